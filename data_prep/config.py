@@ -1,0 +1,192 @@
+"""The one typed config tree every stage reads, loaded from YAML with command-line overrides.
+
+It lives in data_prep because that is the stage every other stage may import; each stage reads only
+its own section. Unknown keys and wrong types are errors naming the file and key, so a typo in a
+TPU run's YAML fails before the TPU is touched.
+
+Example:
+    config = load_config("configs/debug.yaml", overrides=["pretrain.learning_rate=1e-4"])
+    config.model.hidden_size
+"""
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+
+import yaml
+from tensorflow.io import gfile
+
+from data_prep.errors import InputError
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    """Cleaning and sentence splitting (`electra-ja corpus`)."""
+
+    min_sentence_chars: int = 10
+    max_sentence_chars: int = 200
+    num_shards: int = 8
+
+
+@dataclass(frozen=True)
+class VocabConfig:
+    """WordPiece vocabulary training (`electra-ja vocab`)."""
+
+    vocab_size: int = 32000
+    min_frequency: int = 2
+    # Japanese needs thousands of single characters in the alphabet, not the 1000 a Latin script does.
+    limit_alphabet: int = 6000
+
+
+@dataclass(frozen=True)
+class PretrainingDataConfig:
+    """Packing sentences into pretraining TFRecords (`electra-ja pretraining-data`)."""
+
+    max_seq_length: int = 128
+    num_shards: int = 16
+    num_processes: int = 1
+    seed: int = 12345
+
+
+@dataclass(frozen=True)
+class NerDataConfig:
+    """GSD-NE to token-classification TFRecords (`electra-ja ner-data`)."""
+
+    max_seq_length: int = 128
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Encoder sizes (ELECTRA paper, Table 6); the generator is scaled from the discriminator."""
+
+    vocab_size: int = 32000
+    embedding_size: int = 128
+    hidden_size: int = 256
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 4
+    intermediate_size: int = 1024
+    generator_hidden_fraction: float = 0.25
+    generator_layers_fraction: float = 1.0
+    hidden_dropout: float = 0.1
+    attention_dropout: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Replaced-token-detection pretraining hyperparameters (ELECTRA paper, Table 6)."""
+
+    batch_size: int = 128
+    num_train_steps: int = 1_000_000
+    learning_rate: float = 5e-4
+    warmup_steps: int = 10_000
+    weight_decay: float = 0.01
+    adam_epsilon: float = 1e-6
+    clip_norm: float = 1.0
+    mask_prob: float = 0.15
+    max_predictions_per_seq: int = 20
+    disc_weight: float = 50.0
+    temperature: float = 1.0
+    save_checkpoints_steps: int = 1000
+    keep_checkpoint_max: int = 5
+    steps_per_execution: int = 1
+    seed: int = 12345
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """NER fine-tuning hyperparameters (ELECTRA paper, Table 7)."""
+
+    batch_size: int = 32
+    num_epochs: int = 3
+    learning_rate: float = 3e-4
+    layerwise_lr_decay: float = 0.8
+    warmup_proportion: float = 0.1
+    weight_decay: float = 0.0
+    adam_epsilon: float = 1e-6
+    dropout: float = 0.1
+    seed: int = 12345
+
+
+@dataclass(frozen=True)
+class Config:
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    vocab: VocabConfig = field(default_factory=VocabConfig)
+    pretraining_data: PretrainingDataConfig = field(default_factory=PretrainingDataConfig)
+    ner_data: NerDataConfig = field(default_factory=NerDataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+
+
+def load_config(path: str | None, overrides: typing.Sequence[str] = ()) -> Config:
+    """Reads `path` (YAML, any gfile path; None means all defaults) and applies `section.key=value` overrides."""
+    tree = _read_yaml(path) if path else {}
+    for override in overrides:
+        key, value = _parse_override(override)
+        section, _, name = key.partition(".")
+        tree.setdefault(section, {})[name] = value
+    return _build(Config, tree, where=path or "defaults")
+
+
+def config_to_dict(config) -> dict:
+    return dataclasses.asdict(config)
+
+
+def _read_yaml(path: str) -> dict:
+    if not gfile.exists(path):
+        raise InputError(f"{path}: config file not found")
+    try:
+        with gfile.GFile(path, "r") as f:
+            tree = yaml.safe_load(f) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise InputError(f"{path}{line}: not valid YAML ({getattr(error, 'problem', error)})") from None
+    if not isinstance(tree, dict):
+        raise InputError(f"{path}: expected a mapping of sections at the top level")
+    return tree
+
+
+def _parse_override(override: str) -> tuple[str, object]:
+    key, sep, raw = override.partition("=")
+    if not sep or key.count(".") != 1:
+        raise InputError(f"--set {override!r}: expected section.key=value, e.g. pretrain.learning_rate=1e-4")
+    try:
+        return key.strip(), yaml.safe_load(raw)
+    except yaml.YAMLError:
+        raise InputError(f"--set {override!r}: the value is not a YAML scalar") from None
+
+
+def _build(cls, tree, where: str):
+    if not isinstance(tree, dict):
+        raise InputError(f"{where}: expected a mapping for {cls.__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(tree) - set(fields))
+    if unknown:
+        raise InputError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(fields)})")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in tree.items():
+        kind = hints[name]
+        if dataclasses.is_dataclass(kind):
+            values[name] = _build(kind, value, where=f"{where}: {name}")
+        else:
+            values[name] = _coerce(value, kind, where=f"{where}: {cls.__name__}.{name}")
+    return cls(**values)
+
+
+def _coerce(value, kind, where: str):
+    if isinstance(kind, types.UnionType):
+        kinds = typing.get_args(kind)
+        if value is None and type(None) in kinds:
+            return None
+        kind = next(k for k in kinds if k is not type(None))
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    bool_for_number = isinstance(value, bool) and kind is not bool
+    if bool_for_number or not isinstance(value, kind):
+        raise InputError(f"{where}: expected {kind.__name__}, got {value!r}")
+    return value

@@ -1,0 +1,128 @@
+"""Pretraining corpus (`electra-ja corpus`): Wikipedia from tensorflow-datasets or plain text files, cleaned
+and split into sentences, one per line, a blank line between documents, in text shards.
+
+Cleaning follows the seed's shell pipeline: NFKC; drop paragraphs that do not end in 。 (closing brackets
+after it allowed), `Category:` lines and `thumb|` image captions; split after 。 and after any 」 』 ) right
+behind it; drop sentences outside [min_sentence_chars, max_sentence_chars].
+
+Example:
+    documents = documents_from_source("tfds:wikipedia/20230601.ja")
+    stats = write_corpus(documents, "gs://bucket/corpus", CorpusConfig())
+"""
+
+import collections
+import re
+import unicodedata
+from typing import Iterable, Iterator
+
+from tensorflow.io import gfile
+from tqdm import tqdm
+
+from data_prep import storage
+from data_prep.config import CorpusConfig
+from data_prep.errors import InputError
+
+TFDS_PREFIX = "tfds:"
+SHARD_PATTERN = "sentences-{index:05d}-of-{count:05d}.txt"
+_CLOSERS = "」』)"  # NFKC has already turned ） into )
+_SENTENCE = re.compile(f"[^。]*。[{_CLOSERS}]*")
+
+
+def clean_paragraph(paragraph: str, config: CorpusConfig, counts: collections.Counter) -> list[str]:
+    """The sentences of one paragraph that survive cleaning; `counts` tallies what was dropped and why."""
+    line = unicodedata.normalize("NFKC", paragraph).strip()
+    if not line:
+        return []
+    if line.startswith("Category:") or "thumb|" in line:
+        counts["paragraphs_markup"] += 1
+        return []
+    if not line.rstrip(_CLOSERS).endswith("。"):
+        counts["paragraphs_without_final_period"] += 1
+        return []
+    sentences = []
+    for sentence in (s.strip() for s in _SENTENCE.findall(line)):
+        if config.min_sentence_chars <= len(sentence) <= config.max_sentence_chars:
+            sentences.append(sentence)
+        else:
+            counts["sentences_out_of_length"] += 1
+    return sentences
+
+
+def documents_from_source(sources: list[str], text_field: str = "text", split: str = "train") -> Iterator[list[str]]:
+    """Each document as its list of paragraphs, from `tfds:NAME[/CONFIG]` or text files (blank line = new document)."""
+    tfds_names = [s for s in sources if s.startswith(TFDS_PREFIX)]
+    if tfds_names and len(sources) > 1:
+        raise InputError("--source: give either one tfds:NAME or text files, not both")
+    if tfds_names:
+        return _tfds_documents(tfds_names[0][len(TFDS_PREFIX):], text_field, split)
+    return read_documents(storage.expand_inputs(sources, "--source"))
+
+
+def write_corpus(documents: Iterable[list[str]], out_dir: str, config: CorpusConfig) -> dict:
+    """Writes the cleaned documents round-robin into `config.num_shards` shards; returns the statistics."""
+    storage.make_output_dir(out_dir, "--out")
+    paths = [storage.join(out_dir, SHARD_PATTERN.format(index=i, count=config.num_shards))
+             for i in range(config.num_shards)]
+    temps = [storage.temp_name(p) for p in paths]
+    counts = collections.Counter()
+    writers = [gfile.GFile(t, "w") for t in temps]
+    try:
+        for paragraphs in tqdm(documents, desc="corpus", unit="doc"):
+            counts["documents_read"] += 1
+            sentences = [s for p in paragraphs for s in clean_paragraph(p, config, counts)]
+            if sentences:
+                writers[counts["documents"] % len(writers)].write("\n".join(sentences) + "\n\n")
+                counts["documents"] += 1
+                counts["sentences"] += len(sentences)
+        for writer in writers:
+            writer.close()
+        if counts["sentences"] == 0:
+            raise InputError(f"--source: no sentence survived cleaning ({counts['documents_read']} documents read)")
+        for temp, path in zip(temps, paths):
+            gfile.rename(temp, path, overwrite=True)
+        _remove_other_shards(out_dir, keep=paths)
+    finally:
+        for writer, temp in zip(writers, temps):
+            writer.close()
+            if gfile.exists(temp):
+                gfile.remove(temp)
+    stats = dict(counts, shards=[storage.join(out_dir, p) for p in paths])
+    storage.write_json(storage.join(out_dir, "corpus.json"), stats)
+    return stats
+
+
+def read_documents(paths: list[str]) -> Iterator[list[str]]:
+    """Each document of the text files as its list of lines; blank lines and file ends separate documents."""
+    for path in paths:
+        paragraphs = []
+        with gfile.GFile(path, "r") as f:
+            for number, line in enumerate(f, start=1):
+                if "\x00" in line:
+                    raise InputError(f"{path}:{number}: NUL byte; expected UTF-8 text")
+                if line.strip():
+                    paragraphs.append(line)
+                elif paragraphs:
+                    yield paragraphs
+                    paragraphs = []
+        if paragraphs:
+            yield paragraphs
+
+
+def _tfds_documents(name: str, text_field: str, split: str) -> Iterator[list[str]]:
+    import tensorflow_datasets as tfds
+
+    try:
+        dataset = tfds.load(name, split=split)
+    except (tfds.core.registered.DatasetNotFoundError, ValueError) as error:
+        raise InputError(f"--source tfds:{name}: {str(error).splitlines()[0]}") from None
+    if text_field not in dataset.element_spec:
+        raise InputError(f"--text-field {text_field}: tfds:{name} has fields {', '.join(dataset.element_spec)}")
+    for example in tfds.as_numpy(dataset):
+        yield example[text_field].decode("utf-8").split("\n")
+
+
+def _remove_other_shards(out_dir: str, keep: list[str]) -> None:
+    """A rerun with fewer shards must not leave the old run's extra shards to be read as corpus."""
+    for path in gfile.glob(storage.join(out_dir, "sentences-*-of-*.txt")):
+        if path not in keep:
+            gfile.remove(path)

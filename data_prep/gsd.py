@@ -1,0 +1,161 @@
+"""Readers for UD_Japanese-GSD NE: `*.ne.conllu` (BILU tags in MISC `NE=`) and the release's `*.bio` files.
+
+Both give sentences with their raw text and gold entities as character spans in that text, which is what
+the rest of the pipeline works with (MeCab's words need not coincide with GSD's).
+
+Example:
+    sentences = load_split("data/ud_japanese_gsd_ne/r2.8-NE", "dev")
+    s = sentences[0]; [s.text[e.start:e.end] for e in s.entities]      # ['50周年']
+"""
+
+from dataclasses import dataclass, field
+
+from tensorflow.io import gfile
+
+from data_prep import storage
+from data_prep.errors import InputError
+
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass(frozen=True)
+class Entity:
+    start: int
+    end: int
+    type: str
+
+
+@dataclass
+class Sentence:
+    id: str
+    text: str
+    entities: list[Entity] = field(default_factory=list)
+
+
+def load_split(gsd_dir: str, split: str) -> list[Sentence]:
+    """The split from `ja_gsd-ud-SPLIT.ne.conllu` if present, else from `SPLIT.bio` (+ `text/SPLIT.txt`)."""
+    conllu = storage.join(gsd_dir, f"ja_gsd-ud-{split}.ne.conllu")
+    if gfile.exists(conllu):
+        return read_conllu(conllu)
+    bio = storage.join(gsd_dir, f"{split}.bio")
+    if gfile.exists(bio):
+        text = storage.join(gsd_dir, "text", f"{split}.txt")
+        return read_bio(bio, text if gfile.exists(text) else None)
+    raise InputError(f"--gsd {gsd_dir}: neither ja_gsd-ud-{split}.ne.conllu nor {split}.bio found")
+
+
+def read_conllu(path: str) -> list[Sentence]:
+    sentences, block = [], []
+    for number, line in _numbered_lines(path):
+        if line.strip():
+            block.append((number, line))
+        elif block:
+            sentences.append(_conllu_sentence(path, block))
+            block = []
+    if block:
+        sentences.append(_conllu_sentence(path, block))
+    return sentences
+
+
+def read_bio(path: str, text_path: str | None = None) -> list[Sentence]:
+    """`token<TAB>label` lines; without `text_path` the text is the tokens joined with no spaces."""
+    blocks, block = [], []
+    for number, line in _numbered_lines(path):
+        if line.strip():
+            columns = line.split("\t")
+            if len(columns) != 2 or not columns[0]:
+                raise InputError(f"{path}:{number}: expected token<TAB>label, got {line!r}")
+            block.append((number, columns[0], columns[1].strip()))
+        elif block:
+            blocks.append(block)
+            block = []
+    if block:
+        blocks.append(block)
+    texts = [line for _, line in _numbered_lines(text_path)] if text_path else None
+    if texts is not None and len(texts) != len(blocks):
+        raise InputError(f"{text_path}: {len(texts)} lines but {path} has {len(blocks)} sentences")
+    sentences = []
+    for index, block in enumerate(blocks):
+        forms = [form for _, form, _ in block]
+        text = texts[index] if texts is not None else "".join(forms)
+        spans = _locate(forms, text, f"{text_path}:{index + 1}")
+        tags = [(number, tag) for number, _, tag in block]
+        sentences.append(Sentence(f"{path.rsplit('/', 1)[-1]}-{index + 1}", text, _entities(tags, spans, path)))
+    return sentences
+
+
+def _numbered_lines(path: str):
+    if not gfile.exists(path):
+        raise InputError(f"{path}: no such file")
+    with gfile.GFile(path, "r") as f:
+        for number, line in enumerate(f, start=1):
+            yield number, line.rstrip("\n")
+
+
+def _conllu_sentence(path: str, block: list[tuple[int, str]]) -> Sentence:
+    comments = {}
+    forms, space_after, tags = [], [], []
+    for number, line in block:
+        if line.startswith("#"):
+            key, _, value = line[1:].partition("=")
+            comments[key.strip()] = value.strip()
+            continue
+        columns = line.split("\t")
+        if len(columns) != 10:
+            raise InputError(f"{path}:{number}: expected 10 tab-separated CoNLL-U columns, got {len(columns)}")
+        if "-" in columns[0] or "." in columns[0]:
+            continue  # multiword-token ranges and empty nodes carry no surface of their own
+        misc = dict(item.partition("=")[::2] for item in columns[9].split("|") if item != "_")
+        forms.append(columns[1])
+        space_after.append(misc.get("SpaceAfter") != "No")
+        tags.append((number, misc.get("NE", "O")))
+    first_line = block[0][0]
+    if not forms:
+        raise InputError(f"{path}:{first_line}: sentence without tokens")
+    text = "".join(form + (" " if space and i < len(forms) - 1 else "") for i, (form, space)
+                   in enumerate(zip(forms, space_after)))
+    if "text" in comments and comments["text"] != text:
+        raise InputError(f"{path}:{first_line}: '# text' does not match the tokens and SpaceAfter "
+                         f"({comments['text']!r} vs {text!r})")
+    spans = _locate(forms, text, f"{path}:{first_line}")
+    return Sentence(comments.get("sent_id", f"line-{first_line}"), text, _entities(tags, spans, path))
+
+
+def _locate(forms: list[str], text: str, where: str) -> list[tuple[int, int]]:
+    """Each token's [start, end) in `text`; only whitespace may separate tokens."""
+    spans, position = [], 0
+    for form in forms:
+        start = position
+        while start < len(text) and text[start].isspace() and not form[0].isspace():
+            start += 1
+        if text[start:start + len(form)] != form:
+            raise InputError(f"{where}: token {form!r} not found at character {start} of {text!r}")
+        spans.append((start, start + len(form)))
+        position = start + len(form)
+    return spans
+
+
+def _entities(tags: list[tuple[int, str]], spans: list[tuple[int, int]], path: str) -> list[Entity]:
+    """Entities from BIO or BILU tags; an I-/L- must continue an open entity of the same type."""
+    entities, open_start, open_type = [], None, None
+    for (number, tag), (start, end) in zip(tags, spans):
+        prefix, _, kind = tag.partition("-")
+        if tag == "O" or prefix not in ("B", "I", "L", "U") or not kind:
+            if tag != "O":
+                raise InputError(f"{path}:{number}: bad entity tag {tag!r} (expected O or B-/I-/L-/U-TYPE)")
+            if open_type is not None:
+                entities.append(Entity(open_start, previous_end, open_type))
+            open_type = None
+        elif prefix in ("B", "U"):
+            if open_type is not None:
+                entities.append(Entity(open_start, previous_end, open_type))
+            open_start, open_type = start, kind
+        elif open_type != kind:
+            raise InputError(f"{path}:{number}: {tag} does not continue an open {kind} entity")
+        if prefix in ("L", "U") and open_type is not None:
+            entities.append(Entity(open_start, end, open_type))
+            open_type = None
+        previous_end = end
+    if open_type is not None:
+        entities.append(Entity(open_start, previous_end, open_type))
+    return entities

@@ -1,0 +1,130 @@
+"""Paths for every stage: local or gs://, all through tf.io.gfile, and nothing half-written left visible.
+
+Example:
+    with atomic_output("gs://bucket/run/dataset.json") as tmp_path:
+        write_something(tmp_path)        # only renamed into place when the block succeeds
+"""
+
+import contextlib
+import json
+import os
+import posixpath
+import uuid
+
+from tensorflow.io import gfile
+
+from data_prep.errors import InputError
+
+TEMP_MARKER = ".tmp-"
+
+
+def is_gcs(path: str) -> bool:
+    return path.startswith("gs://")
+
+
+def join(*parts: str) -> str:
+    # posixpath keeps gs:// URLs intact where os.path would not on every platform.
+    return posixpath.join(*parts)
+
+
+def temp_name(path: str) -> str:
+    """A sibling name no reader globbing for the final name will match, unique per writer."""
+    head, tail = posixpath.split(path)
+    return posixpath.join(head, f".{tail}{TEMP_MARKER}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+@contextlib.contextmanager
+def atomic_output(path: str):
+    """Yields a temporary path; renames it onto `path` only if the block finishes without error."""
+    tmp = temp_name(path)
+    try:
+        yield tmp
+        gfile.rename(tmp, path, overwrite=True)
+    finally:
+        if gfile.exists(tmp):
+            gfile.remove(tmp)
+
+
+def write_text(path: str, text: str) -> None:
+    with atomic_output(path) as tmp, gfile.GFile(tmp, "w") as f:
+        f.write(text)
+
+
+def write_json(path: str, obj) -> None:
+    write_text(path, json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+
+
+def read_json(path: str, flag: str = "") -> dict:
+    where = f"{flag} {path}".strip()
+    if not gfile.exists(path):
+        raise InputError(f"{where}: not found")
+    try:
+        with gfile.GFile(path, "r") as f:
+            return json.load(f)
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
+
+
+def remove_stale_temps(directory: str) -> int:
+    """Deletes temporary files a killed writer left behind; returns how many."""
+    stale = gfile.glob(join(directory, f".*{TEMP_MARKER}*"))
+    for path in stale:
+        gfile.remove(path)
+    return len(stale)
+
+
+def expand_inputs(paths: list[str], flag: str) -> list[str]:
+    """Files named directly, every visible file of a named directory, or glob matches, in sorted order."""
+    files = []
+    for path in paths:
+        if gfile.isdir(path):
+            names = sorted(n for n in gfile.listdir(path) if not n.startswith(".") and not n.endswith(".json"))
+            files.extend(join(path, n) for n in names if not gfile.isdir(join(path, n)))
+        elif gfile.exists(path):
+            files.append(path)
+        else:
+            matches = sorted(gfile.glob(path)) if any(c in path for c in "*?[") else []
+            if not matches:
+                raise InputError(f"{flag} {path}: no such file or directory")
+            files.extend(matches)
+    if not files:
+        raise InputError(f"{flag} {' '.join(paths)}: no input files found")
+    return files
+
+
+def make_output_dir(path: str, flag: str) -> None:
+    """Creates `path` (and parents); for gs:// first checks the bucket exists and is writable."""
+    if is_gcs(path):
+        preflight_gcs(path, flag)
+    gfile.makedirs(path)
+
+
+def preflight_gcs(path: str, flag: str) -> None:
+    """Before a long run, proves with google-cloud-storage that the bucket exists and this identity may write."""
+    from google.api_core import exceptions
+    from google.cloud import storage
+
+    bucket_name, _, prefix = path[len("gs://"):].partition("/")
+    client = _storage_client(storage)
+    who = getattr(client._credentials, "service_account_email", None) or type(client._credentials).__name__
+    try:
+        bucket = client.bucket(bucket_name)
+        if not bucket.exists():
+            raise InputError(f"{flag} {path}: bucket gs://{bucket_name} does not exist (credentials: {who})")
+        probe = bucket.blob(posixpath.join(prefix, f".electra-ja-preflight-{uuid.uuid4().hex[:8]}"))
+        probe.upload_from_string(b"")
+        probe.delete()
+    except exceptions.GoogleAPICallError as error:
+        raise InputError(f"{flag} {path}: cannot write to gs://{bucket_name} as {who}: {error.message}") from None
+
+
+def _storage_client(storage):
+    from google.auth import exceptions as auth_exceptions
+
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        return storage.Client.create_anonymous_client()
+    try:
+        return storage.Client()
+    except auth_exceptions.DefaultCredentialsError:
+        raise InputError("gs:// paths need Google Cloud credentials: run `gcloud auth application-default login` "
+                         "or set GOOGLE_APPLICATION_CREDENTIALS") from None

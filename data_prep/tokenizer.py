@@ -1,0 +1,163 @@
+"""The project's Japanese tokenizer: MeCab words + WordPiece, ids identical to BertJapaneseTokenizer.
+
+A tokenizer directory holds `vocab.txt` and `tokenizer_config.json`, so
+`transformers.AutoTokenizer.from_pretrained(dir)` gives the reference BertJapaneseTokenizer, and cl-tohoku's
+ipadic vocabularies load here unchanged. Encoding runs MeCab once per text in C, WordPiece (`tokenizers`, in
+Rust) once per distinct word, and keeps character offsets into the original text.
+
+Example:
+    tokenizer = JapaneseTokenizer.load("build/demo/tokenizer")
+    encoding = tokenizer.encode("三代目 J SOUL BROTHERS")
+    encoding.token_ids, encoding.words[0].start
+"""
+
+import hashlib
+from dataclasses import dataclass
+from itertools import chain
+
+from tensorflow.io import gfile
+from tokenizers.models import WordPiece
+
+from data_prep import storage
+from data_prep.errors import InputError
+from data_prep.words import SUPPORTED_DICTIONARIES, MecabWordSplitter, Word
+
+PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
+SPECIAL_TOKENS = (PAD, UNK, CLS, SEP, MASK)
+VOCAB_FILE = "vocab.txt"
+CONFIG_FILE = "tokenizer_config.json"
+MAX_INPUT_CHARS_PER_WORD = 100  # BertJapaneseTokenizer's WordpieceTokenizer default
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """One text's WordPiece ids (no [CLS]/[SEP]) and, per token, the index of its MeCab word."""
+
+    words: list[Word]
+    token_ids: list[int]
+    token_words: list[int]
+
+    def first_token_of_each_word(self) -> list[int]:
+        firsts, previous = [], -1
+        for position, word in enumerate(self.token_words):
+            if word != previous:
+                firsts.append(position)
+                previous = word
+        return firsts
+
+
+class JapaneseTokenizer:
+    """MeCab-ipadic + WordPiece tokenizer; see the module docstring for an example."""
+
+    def __init__(self, vocab: list[str], normalize_text: bool = True, mecab_option: str = "",
+                 model_max_length: int = 512):
+        missing = [token for token in SPECIAL_TOKENS if token not in vocab]
+        if missing:
+            raise InputError(f"vocabulary lacks special token(s) {', '.join(missing)}")
+        self.vocab = vocab
+        # Later duplicates win, as in transformers' load_vocab.
+        self.token_to_id = {token: index for index, token in enumerate(vocab)}
+        self.splitter = MecabWordSplitter(extra_option=mecab_option, normalize_text=normalize_text)
+        self.mecab_option = mecab_option
+        self.model_max_length = model_max_length
+        self._pieces = _WordPieceCache(WordPiece(self.token_to_id, unk_token=UNK,
+                                                 max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def id_of(self, token: str) -> int:
+        return self.token_to_id[token]
+
+    def vocab_hash(self) -> str:
+        return hashlib.sha256("\n".join(self.vocab).encode("utf-8")).hexdigest()
+
+    def encode_ids(self, texts: list[str]) -> list[list[int]]:
+        """WordPiece ids of many texts at once (no offsets): the pretraining-data hot path."""
+        # map/chain keep the per-word work in C: Japanese text repeats few distinct words very often.
+        pieces_of, split = self._pieces.__getitem__, self.splitter.split
+        return [list(chain.from_iterable(map(pieces_of, split(text)))) for text in texts]
+
+    def encode(self, text: str) -> Encoding:
+        return self.encode_many([text])[0]
+
+    def encode_many(self, texts: list[str]) -> list[Encoding]:
+        """Ids, and per token its word, whose offsets point into each original text."""
+        return [self._encode_words(self.splitter.words(text)) for text in texts]
+
+    def _encode_words(self, words: list[Word]) -> Encoding:
+        token_ids, token_words = [], []
+        for index, word in enumerate(words):
+            pieces = self._pieces[word.text]
+            token_ids.extend(pieces)
+            token_words.extend([index] * len(pieces))
+        return Encoding(words, token_ids, token_words)
+
+    def convert_ids_to_tokens(self, ids: list[int]) -> list[str]:
+        return [self.vocab[i] for i in ids]
+
+    @classmethod
+    def load(cls, directory: str, flag: str = "--tokenizer") -> "JapaneseTokenizer":
+        """Loads our own tokenizer dirs and BertJapaneseTokenizer-style ones (e.g. cl-tohoku's ipadic vocab)."""
+        vocab_path = storage.join(directory, VOCAB_FILE)
+        if not gfile.exists(vocab_path):
+            raise InputError(f"{flag} {directory}: no {VOCAB_FILE} (expected a tokenizer directory)")
+        config_path = storage.join(directory, CONFIG_FILE)
+        config = storage.read_json(config_path, flag) if gfile.exists(config_path) else {}
+        _check_supported(config, config_path)
+        with gfile.GFile(vocab_path, "r") as f:
+            vocab = [line.rstrip("\n") for line in f]
+        mecab_kwargs = config.get("mecab_kwargs") or {}
+        return cls(vocab, normalize_text=mecab_kwargs.get("normalize_text", True),
+                   mecab_option=mecab_kwargs.get("mecab_option") or "",
+                   model_max_length=config.get("model_max_length", 512))
+
+    def save(self, directory: str) -> None:
+        gfile.makedirs(directory)
+        storage.write_text(storage.join(directory, VOCAB_FILE), "".join(t + "\n" for t in self.vocab))
+        mecab_kwargs = {"mecab_dic": "ipadic"}
+        if self.mecab_option:
+            mecab_kwargs["mecab_option"] = self.mecab_option
+        if not self.splitter.normalize_text:
+            mecab_kwargs["normalize_text"] = False
+        storage.write_json(storage.join(directory, CONFIG_FILE), {
+            "tokenizer_class": "BertJapaneseTokenizer",
+            "do_lower_case": False,
+            "word_tokenizer_type": "mecab",
+            "subword_tokenizer_type": "wordpiece",
+            "mecab_kwargs": mecab_kwargs,
+            "model_max_length": self.model_max_length,
+            "unk_token": UNK, "sep_token": SEP, "pad_token": PAD, "cls_token": CLS, "mask_token": MASK,
+        })
+
+
+class _WordPieceCache(dict):
+    """word -> WordPiece ids, filled on first sight by the `tokenizers` WordPiece model."""
+
+    MAX_ENTRIES = 2_000_000  # a bound on memory for multi-GB corpora; refilling is cheap
+
+    def __init__(self, model: WordPiece):
+        super().__init__()
+        self._model = model
+
+    def __missing__(self, word: str) -> list[int]:
+        if len(self) >= self.MAX_ENTRIES:
+            self.clear()
+        ids = [token.id for token in self._model.tokenize(word)]
+        self[word] = ids
+        return ids
+
+
+def _check_supported(config: dict, path: str) -> None:
+    expected = {"word_tokenizer_type": "mecab", "subword_tokenizer_type": "wordpiece", "do_lower_case": False}
+    for key, value in expected.items():
+        if config.get(key, value) != value:
+            raise InputError(f"{path}: {key} is {config[key]!r}; this project supports {value!r}")
+    tokenizer_class = config.get("tokenizer_class", "BertJapaneseTokenizer")
+    if tokenizer_class != "BertJapaneseTokenizer":
+        raise InputError(f"{path}: tokenizer_class is {tokenizer_class!r}; expected BertJapaneseTokenizer")
+    dictionary = (config.get("mecab_kwargs") or {}).get("mecab_dic", "ipadic")
+    if dictionary not in SUPPORTED_DICTIONARIES:
+        raise InputError(f"{path}: mecab_dic {dictionary!r} is not supported "
+                         f"(supported: {', '.join(SUPPORTED_DICTIONARIES)})")

@@ -1,0 +1,113 @@
+"""MeCab (fugashi + ipadic) word splitting the way transformers' BertJapaneseTokenizer does it, plus the
+character offsets of every word in the caller's original string.
+
+BertJapaneseTokenizer NFKC-normalizes, lets MeCab split, then splits each MeCab surface again on Python
+whitespace. We do the same with MeCab's wakati output (one C call, no per-node Python objects) and recover
+offsets by walking the normalized text, then map them back through NFKC to the original characters.
+
+Example:
+    splitter = MecabWordSplitter()
+    [(w.text, w.start, w.end) for w in splitter.words("三代目 J SOUL BROTHERS")]
+    # [('三', 0, 1), ('代目', 1, 3), ('J', 4, 5), ('SOUL', 6, 10), ('BROTHERS', 11, 19)]
+"""
+
+import os
+import unicodedata
+from dataclasses import dataclass
+
+import fugashi
+
+SUPPORTED_DICTIONARIES = ("ipadic",)
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word: its text as WordPiece sees it (normalized) and its [start, end) in the original string."""
+
+    text: str
+    start: int
+    end: int
+
+
+def mecab_option(mecab_dic: str = "ipadic", extra_option: str = "") -> str:
+    """The exact option string BertJapaneseTokenizer's MecabTokenizer builds, so both taggers agree."""
+    if mecab_dic not in SUPPORTED_DICTIONARIES:
+        raise ValueError(f"mecab_dic {mecab_dic!r} is not supported (supported: {', '.join(SUPPORTED_DICTIONARIES)})")
+    import ipadic
+
+    mecabrc = os.path.join(ipadic.DICDIR, "mecabrc")
+    return f'-d "{ipadic.DICDIR}" -r "{mecabrc}" ' + extra_option
+
+
+class MecabWordSplitter:
+    """NFKC + MeCab + whitespace split, as BertJapaneseTokenizer's word tokenizer.
+
+    Example:
+        MecabWordSplitter().split("吾輩は猫である。")   # ['吾輩', 'は', '猫', 'で', 'ある', '。']
+    """
+
+    def __init__(self, mecab_dic: str = "ipadic", extra_option: str = "", normalize_text: bool = True):
+        self._tagger = fugashi.GenericTagger(mecab_option(mecab_dic, extra_option) + " -Owakati")
+        self.normalize_text = normalize_text
+
+    def normalize(self, text: str) -> str:
+        return unicodedata.normalize("NFKC", text) if self.normalize_text else text
+
+    def split_normalized(self, normalized: str) -> list[str]:
+        """Words of already-normalized text (MeCab surfaces split on whitespace, empty ones dropped)."""
+        return self._tagger.parse(normalized).split()
+
+    def split(self, text: str) -> list[str]:
+        return self.split_normalized(self.normalize(text))
+
+    def words(self, text: str) -> list[Word]:
+        """Words with [start, end) offsets into `text` itself, whatever NFKC changed."""
+        normalized, starts, ends = normalize_with_offsets(text) if self.normalize_text else _identity(text)
+        words, position = [], 0
+        for surface in self.split_normalized(normalized):
+            # MeCab only skips whitespace between words, so the next occurrence is this word.
+            begin = normalized.index(surface, position)
+            position = begin + len(surface)
+            words.append(Word(surface, starts[begin], ends[position - 1]))
+        return words
+
+
+def normalize_with_offsets(text: str) -> tuple[str, list[int], list[int]]:
+    """NFKC(text) and, per normalized character, the [start, end) of the original characters it came from.
+
+    Characters are normalized in groups that NFKC cannot combine with their neighbours (a base and its
+    combining marks, ｶﾞ's two half-width halves, ...); every character a group produces points at the whole
+    group, so "㍿" -> "株式会社" gives four characters that all map to the one original character.
+    """
+    normalized = unicodedata.normalize("NFKC", text)
+    groups = _normalization_groups(text)
+    pieces = [unicodedata.normalize("NFKC", text[a:b]) for a, b in groups]
+    if "".join(pieces) != normalized:
+        # Reordering across groups (exotic mark sequences): keep offsets correct, if coarse.
+        groups, pieces = [(0, len(text))], [normalized]
+    starts, ends = [], []
+    for (a, b), piece in zip(groups, pieces):
+        starts.extend([a] * len(piece))
+        ends.extend([b] * len(piece))
+    return normalized, starts, ends
+
+
+def _normalization_groups(text: str) -> list[tuple[int, int]]:
+    groups: list[tuple[int, int]] = []
+    for i, char in enumerate(text):
+        if groups and _joins_previous(text[groups[-1][0]:i], char):
+            groups[-1] = (groups[-1][0], i + 1)
+        else:
+            groups.append((i, i + 1))
+    return groups
+
+
+def _joins_previous(previous: str, char: str) -> bool:
+    if unicodedata.combining(char):
+        return True
+    nfkc = unicodedata.normalize
+    return nfkc("NFKC", previous + char) != nfkc("NFKC", previous) + nfkc("NFKC", char)
+
+
+def _identity(text: str) -> tuple[str, list[int], list[int]]:
+    return text, list(range(len(text))), list(range(1, len(text) + 1))
