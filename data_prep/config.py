@@ -26,6 +26,8 @@ class CorpusConfig:
 
     min_sentence_chars: int = 10
     max_sentence_chars: int = 200
+    # A text file without blank lines is one document; cutting it lets its text spread over many shards.
+    max_document_sentences: int = 500
     num_shards: int = 8
 
 
@@ -184,8 +186,11 @@ def _coerce(value, kind, where: str):
         if value is None and type(None) in kinds:
             return None
         kind = next(k for k in kinds if k is not type(None))
-    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+    if kind is float and isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        try:
+            return float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string
+        except ValueError:
+            pass
     bool_for_number = isinstance(value, bool) and kind is not bool
     if bool_for_number or not isinstance(value, kind):
         raise InputError(f"{where}: expected {kind.__name__}, got {value!r}")

@@ -3,7 +3,8 @@ and split into sentences, one per line, a blank line between documents, in text 
 
 Cleaning follows the seed's shell pipeline: NFKC; drop paragraphs that do not end in 。 (closing brackets
 after it allowed), `Category:` lines and `thumb|` image captions; split after 。 and after any 」 』 ) right
-behind it; drop sentences outside [min_sentence_chars, max_sentence_chars].
+behind it; drop sentences outside [min_sentence_chars, max_sentence_chars]. Documents longer than
+max_document_sentences are cut into pieces, so an unstructured text file still spreads over many shards.
 
 Example:
     documents = documents_from_source("tfds:wikipedia/20230601.ja")
@@ -70,10 +71,11 @@ def write_corpus(documents: Iterable[list[str]], out_dir: str, config: CorpusCon
         for paragraphs in tqdm(documents, desc="corpus", unit="doc"):
             counts["documents_read"] += 1
             sentences = [s for p in paragraphs for s in clean_paragraph(p, config, counts)]
-            if sentences:
-                writers[counts["documents"] % len(writers)].write("\n".join(sentences) + "\n\n")
+            for start in range(0, len(sentences), config.max_document_sentences):
+                piece = sentences[start:start + config.max_document_sentences]
+                writers[counts["documents"] % len(writers)].write("\n".join(piece) + "\n\n")
                 counts["documents"] += 1
-                counts["sentences"] += len(sentences)
+                counts["sentences"] += len(piece)
         for writer in writers:
             writer.close()
         if counts["sentences"] == 0:

@@ -142,7 +142,7 @@ def _write_split(split: str, sentences: list[Sentence], tokenizer: JapaneseToken
         unaligned_counts.update(e.type for e in unaligned)
     with storage.atomic_output(storage.join(out_dir, f"{split}.tfrecord")) as tmp, tf.io.TFRecordWriter(tmp) as w:
         for example in examples:
-            w.write(example.SerializeToString())
+            w.write(example.SerializeToString(deterministic=True))
     storage.write_text(storage.join(out_dir, f"{split}.jsonl"),
                        "".join(json.dumps(asdict(line), ensure_ascii=False) + "\n" for line in lines))
     return {

@@ -117,11 +117,23 @@ def pack_documents(documents: Iterator[list[str]], encode: Callable[[list[str]],
 
 def build_pretraining_data(corpus: list[str], tokenizer_dir: str, out_dir: str,
                            config: PretrainingDataConfig) -> dict:
+    """Writes every unfinished shard, then `dataset.json`; returns the dataset description."""
     files = storage.expand_inputs(corpus, "--corpus")
     tokenizer = JapaneseTokenizer.load(tokenizer_dir)
     if config.max_seq_length < 5:
         raise InputError(f"--max-seq-length {config.max_seq_length}: must be at least 5")
+    run = {
+        "max_seq_length": config.max_seq_length,
+        "vocab_size": tokenizer.vocab_size,
+        "vocab_sha256": tokenizer.vocab_hash(),
+        "num_shards": config.num_shards,
+        "seed": config.seed,
+        "corpus": files,
+    }
     storage.make_output_dir(out_dir, "--out")
+    description_path = storage.join(out_dir, "dataset.json")
+    _check_resumable(description_path, run)
+    storage.write_json(description_path, {**run, "complete": False})
     storage.remove_stale_temps(out_dir)
     paths = [storage.join(out_dir, SHARD_PATTERN.format(index=i, count=config.num_shards))
              for i in range(config.num_shards)]
@@ -133,18 +145,27 @@ def build_pretraining_data(corpus: list[str], tokenizer_dir: str, out_dir: str,
     counts = [sum(1 for _ in tf.data.TFRecordDataset(p)) for p in paths]
     if sum(counts) == 0:
         raise InputError(f"--corpus {' '.join(corpus)}: no sentences to build examples from")
-    stats = {
-        "max_seq_length": config.max_seq_length,
-        "vocab_size": tokenizer.vocab_size,
-        "vocab_sha256": tokenizer.vocab_hash(),
+    description = {
+        **run,
+        "complete": True,
         "examples": sum(counts),
         "features": {name: {"dtype": "int64", "shape": [config.max_seq_length]} for name in FEATURES},
         "shards": [{"path": p.rsplit("/", 1)[-1], "examples": n} for p, n in zip(paths, counts)],
-        "seed": config.seed,
-        "corpus": files,
     }
-    storage.write_json(storage.join(out_dir, "dataset.json"), stats)
-    return stats
+    storage.write_json(description_path, description)
+    return description
+
+
+def _check_resumable(description_path: str, run: dict) -> None:
+    """A rerun may only finish what an identical run started: mixed vocabularies would be silent garbage."""
+    if not gfile.exists(description_path):
+        return
+    previous = storage.read_json(description_path)
+    changed = [key for key in ("vocab_sha256", "max_seq_length", "num_shards", "seed", "corpus")
+               if previous.get(key) != run[key]]
+    if changed:
+        raise InputError(f"--out {description_path.rsplit('/', 1)[0]}: holds shards of a run with another "
+                         f"{', '.join(changed)} (tokenizer/vocab or settings differ); use a new --out or delete it")
 
 
 @dataclass(frozen=True)
@@ -177,7 +198,7 @@ def _write_shard(task: _ShardTask) -> int:
     documents = _shard_documents(task.files, task.index, task.config.num_shards)
     with storage.atomic_output(task.path) as tmp, tf.io.TFRecordWriter(tmp) as writer:
         for example in pack_documents(documents, tokenizer.encode_ids, builder):
-            writer.write(example.to_tf_example().SerializeToString())
+            writer.write(example.to_tf_example().SerializeToString(deterministic=True))
     return task.index
 
 

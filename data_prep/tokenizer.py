@@ -109,9 +109,12 @@ class JapaneseTokenizer:
         with gfile.GFile(vocab_path, "r") as f:
             vocab = [line.rstrip("\n") for line in f]
         mecab_kwargs = config.get("mecab_kwargs") or {}
-        return cls(vocab, normalize_text=mecab_kwargs.get("normalize_text", True),
-                   mecab_option=mecab_kwargs.get("mecab_option") or "",
-                   model_max_length=config.get("model_max_length", 512))
+        try:
+            return cls(vocab, normalize_text=mecab_kwargs.get("normalize_text", True),
+                       mecab_option=mecab_kwargs.get("mecab_option") or "",
+                       model_max_length=config.get("model_max_length", 512))
+        except InputError as error:
+            raise InputError(f"{vocab_path}: {error}") from None
 
     def save(self, directory: str) -> None:
         gfile.makedirs(directory)

@@ -1,0 +1,43 @@
+"""Shared fixtures: the shipped data, the debug config and one debug tokenizer trained once per session."""
+
+import os
+import pathlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+GSD_DIR = REPO / "data" / "ud_japanese_gsd_ne" / "r2.8-NE"
+NOVEL = REPO / "data" / "corpus" / "wagahaiwa_nekodearu.txt"
+DEBUG_CONFIG = REPO / "configs" / "debug.yaml"
+
+
+def shipped_sentences() -> list[str]:
+    """Every sentence/paragraph of the shipped corpora: the novel and all three GSD splits."""
+    paths = [NOVEL] + [GSD_DIR / "text" / f"{split}.txt" for split in ("train", "dev", "test")]
+    return [line.rstrip("\n") for path in paths for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(scope="session")
+def debug_config():
+    from data_prep.config import load_config
+
+    return load_config(str(DEBUG_CONFIG))
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir(tmp_path_factory, debug_config):
+    """A debug-size vocabulary trained on the novel and GSD train text, as `make demo` does."""
+    from data_prep.vocab import train_vocab
+
+    out = tmp_path_factory.mktemp("tokenizer")
+    train_vocab([str(NOVEL), str(GSD_DIR / "text" / "train.txt")], debug_config.vocab, str(out))
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tokenizer_dir):
+    from data_prep.tokenizer import JapaneseTokenizer
+
+    return JapaneseTokenizer.load(tokenizer_dir)

@@ -1,0 +1,69 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from data_prep.console import main
+from tests.conftest import DEBUG_CONFIG, GSD_DIR, REPO
+
+ELECTRA_JA = shutil.which("electra-ja", path=os.path.dirname(sys.executable)) or shutil.which("electra-ja")
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_help_lists_the_data_prep_commands():
+    result = subprocess.run([ELECTRA_JA, "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    for command in ("corpus", "vocab", "pretraining-data", "ner-data", "demo"):
+        assert command in result.stdout
+
+
+def test_errors_are_one_line_without_traceback(tmp_path):
+    result = subprocess.run([ELECTRA_JA, "corpus", "--source", str(tmp_path / "missing.txt"), "--out",
+                             str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == \
+        f"electra-ja corpus: error: --source {tmp_path / 'missing.txt'}: no such file or directory"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["corpus", "--source", "tfds:no_such_dataset", "--out", "{tmp}/c"], "--source tfds:no_such_dataset: Dataset"),
+    (["vocab", "--corpus", "{tmp}/empty.txt", "--out", "{tmp}/t"], "no text to train a vocabulary on"),
+    (["ner-data", "--gsd", "{tmp}/bad", "--tokenizer", "{tokenizer}", "--out", "{tmp}/n"],
+     "ja_gsd-ud-train.ne.conllu:1: expected 10 tab-separated CoNLL-U columns, got 2"),
+    (["pretraining-data", "--corpus", str(GSD_DIR / "text" / "dev.txt"), "--tokenizer", "{tmp}", "--out",
+      "{tmp}/p"], "--tokenizer {tmp}: no vocab.txt"),
+    (["corpus", "--source", "{tmp}/empty.txt", "--out", "{tmp}/c", "--set", "corpus.num_shards=two"],
+     "CorpusConfig.num_shards: expected int, got 'two'"),
+])
+def test_bad_input_exits_2_naming_the_culprit(capsys, tmp_path, tokenizer_dir, argv, message):
+    (tmp_path / "empty.txt").write_text("\n", encoding="utf-8")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "ja_gsd-ud-train.ne.conllu").write_text("1\t東京\n", encoding="utf-8")
+    fill = {"tmp": str(tmp_path), "tokenizer": tokenizer_dir}
+    code, _, err = run_cli(capsys, *[a.format(**fill) for a in argv])
+    assert code == 2
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and message.format(**fill) in errors[0]
+    leftovers = [p for p in tmp_path.rglob("*") if p.is_file() and p.parent != tmp_path / "bad"
+                 and p.name != "empty.txt"]
+    assert leftovers == []
+
+
+def test_demo_runs_every_data_prep_stage(tmp_path):
+    result = subprocess.run([ELECTRA_JA, "demo", "--config", str(DEBUG_CONFIG), "--data-dir", str(REPO / "data"),
+                             "--work-dir", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for line in ("corpus: ", "vocab: 4000 WordPieces", "pretraining-data: ", "ner-data test: 543 sentences"):
+        assert line in result.stdout
+    assert json.load(open(tmp_path / "pretrain_data" / "dataset.json"))["complete"]
+    assert os.path.exists(tmp_path / "ner" / "labels.json")

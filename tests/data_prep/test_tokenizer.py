@@ -1,0 +1,79 @@
+import json
+import unicodedata
+
+import pytest
+from transformers import AutoTokenizer, BertJapaneseTokenizer
+
+from data_prep.errors import InputError
+from data_prep.tokenizer import JapaneseTokenizer
+from tests.conftest import shipped_sentences
+
+
+def test_directory_loads_as_bert_japanese_tokenizer(tokenizer_dir):
+    assert isinstance(AutoTokenizer.from_pretrained(tokenizer_dir), BertJapaneseTokenizer)
+
+
+def test_ids_equal_bert_japanese_tokenizer_on_every_shipped_sentence(tokenizer_dir, tokenizer):
+    reference = AutoTokenizer.from_pretrained(tokenizer_dir)
+    sentences = shipped_sentences()
+    assert len(sentences) > 10_000
+    ours = tokenizer.encode_ids(sentences)
+    mismatches = [s for s, ids in zip(sentences, ours)
+                  if ids != reference.convert_tokens_to_ids(reference.tokenize(s))]
+    assert mismatches == []
+
+
+def test_offset_path_gives_the_same_ids(tokenizer):
+    sentences = shipped_sentences()[:2000]
+    assert [e.token_ids for e in tokenizer.encode_many(sentences)] == tokenizer.encode_ids(sentences)
+
+
+def test_offsets_reproduce_each_word_from_the_original_text(tokenizer):
+    checked = 0
+    for sentence, encoding in zip(sentences := shipped_sentences(), tokenizer.encode_many(sentences)):
+        for word in encoding.words:
+            original = sentence[word.start:word.end]
+            if original == word.text:
+                checked += 1
+            else:  # NFKC changed these characters; the word must still come from exactly them
+                assert word.text in unicodedata.normalize("NFKC", original), (sentence, word)
+    assert checked > 100_000
+
+
+def test_first_token_of_each_word(tokenizer):
+    encoding = tokenizer.encode("吾輩は猫である。")
+    firsts = encoding.first_token_of_each_word()
+    assert len(firsts) == len(encoding.words)
+    assert [encoding.token_words[p] for p in firsts] == list(range(len(encoding.words)))
+
+
+def test_accepts_a_cl_tohoku_style_directory(tmp_path, tokenizer):
+    # cl-tohoku/bert-base-japanese ships vocab.txt and a config without tokenizer_class or mecab_kwargs.
+    (tmp_path / "vocab.txt").write_text("".join(t + "\n" for t in tokenizer.vocab), encoding="utf-8")
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(
+        {"do_lower_case": False, "word_tokenizer_type": "mecab", "subword_tokenizer_type": "wordpiece"}))
+    loaded = JapaneseTokenizer.load(str(tmp_path))
+    assert loaded.encode_ids(["吾輩は猫である。"]) == tokenizer.encode_ids(["吾輩は猫である。"])
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"word_tokenizer_type": "mecab", "mecab_kwargs": {"mecab_dic": "unidic_lite"}}, "mecab_dic 'unidic_lite'"),
+    ({"word_tokenizer_type": "sudachi"}, "word_tokenizer_type is 'sudachi'"),
+    ({"do_lower_case": True}, "do_lower_case is True"),
+])
+def test_unsupported_tokenizer_configs_are_named(tmp_path, tokenizer, config, message):
+    (tmp_path / "vocab.txt").write_text("".join(t + "\n" for t in tokenizer.vocab), encoding="utf-8")
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    with pytest.raises(InputError, match=message):
+        JapaneseTokenizer.load(str(tmp_path))
+
+
+def test_vocab_without_special_tokens_is_rejected(tmp_path):
+    (tmp_path / "vocab.txt").write_text("a\nb\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"lacks special token\(s\) \[PAD\], \[UNK\]"):
+        JapaneseTokenizer.load(str(tmp_path))
+
+
+def test_missing_directory_names_the_flag(tmp_path):
+    with pytest.raises(InputError, match=r"--tokenizer .*: no vocab.txt"):
+        JapaneseTokenizer.load(str(tmp_path / "nope"))
