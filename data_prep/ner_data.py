@@ -16,7 +16,6 @@ import collections
 import json
 from dataclasses import asdict, dataclass
 
-import tensorflow as tf
 from tensorflow.io import gfile
 from tqdm import tqdm
 
@@ -24,6 +23,7 @@ from data_prep import storage
 from data_prep.config import NerDataConfig
 from data_prep.errors import InputError
 from data_prep.gsd import SPLITS, Entity, Sentence, load_split
+from data_prep.records import int64_example, write_tfrecord
 from data_prep.tokenizer import CLS, SEP, Encoding, JapaneseTokenizer
 
 OUTSIDE = "O"
@@ -136,13 +136,11 @@ def _write_split(split: str, sentences: list[Sentence], tokenizer: JapaneseToken
         for window in spans:
             features = window_features(encoding, window, [label_index[b] for b in bio], cls_id, sep_id,
                                        config.max_seq_length)
-            examples.append(_to_tf_example(features))
+            examples.append(int64_example(features))
         lines.append(LabeledSentence(sentence.id, sentence.text, sentence.entities, words, bio, spans))
         counts.update(e.type for e in sentence.entities)
         unaligned_counts.update(e.type for e in unaligned)
-    with storage.atomic_output(storage.join(out_dir, f"{split}.tfrecord")) as tmp, tf.io.TFRecordWriter(tmp) as w:
-        for example in examples:
-            w.write(example.SerializeToString(deterministic=True))
+    write_tfrecord(storage.join(out_dir, f"{split}.tfrecord"), examples)
     storage.write_text(storage.join(out_dir, f"{split}.jsonl"),
                        "".join(json.dumps(asdict(line), ensure_ascii=False) + "\n" for line in lines))
     return {
@@ -173,8 +171,3 @@ def read_labeled_sentences(path: str) -> list[LabeledSentence]:
 def _pad(values: list[int], length: int) -> list[int]:
     return values + [0] * (length - len(values))
 
-
-def _to_tf_example(features: dict[str, list[int]]) -> tf.train.Example:
-    feature = {name: tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-               for name, values in features.items()}
-    return tf.train.Example(features=tf.train.Features(feature=feature))

@@ -26,6 +26,7 @@ from data_prep import storage
 from data_prep.config import PretrainingDataConfig
 from data_prep.corpus import read_documents
 from data_prep.errors import InputError
+from data_prep.records import int64_example, write_tfrecord
 from data_prep.tokenizer import CLS, SEP, JapaneseTokenizer
 
 SHARD_PATTERN = "pretrain_data-{index:05d}-of-{count:05d}.tfrecord"
@@ -41,9 +42,7 @@ class PretrainingExample:
     segment_ids: list[int]
 
     def to_tf_example(self) -> tf.train.Example:
-        feature = {name: tf.train.Feature(int64_list=tf.train.Int64List(value=getattr(self, name)))
-                   for name in FEATURES}
-        return tf.train.Example(features=tf.train.Features(feature=feature))
+        return int64_example({name: getattr(self, name) for name in FEATURES})
 
 
 class ExampleBuilder:
@@ -196,9 +195,7 @@ def _write_shard(task: _ShardTask) -> int:
     builder = ExampleBuilder(tokenizer.id_of(CLS), tokenizer.id_of(SEP), task.config.max_seq_length,
                              random.Random(task.config.seed + task.index))
     documents = _shard_documents(task.files, task.index, task.config.num_shards)
-    with storage.atomic_output(task.path) as tmp, tf.io.TFRecordWriter(tmp) as writer:
-        for example in pack_documents(documents, tokenizer.encode_ids, builder):
-            writer.write(example.to_tf_example().SerializeToString(deterministic=True))
+    write_tfrecord(task.path, (e.to_tf_example() for e in pack_documents(documents, tokenizer.encode_ids, builder)))
     return task.index
 
 

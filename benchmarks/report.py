@@ -1,0 +1,27 @@
+"""Writes one benchmark's section into docs/benchmarks.md, leaving the other benchmarks' sections alone."""
+
+import pathlib
+import platform
+import re
+import subprocess
+
+HEADER = "# Benchmarks\n\nSide-by-side measurements, each section written by the command it names.\n"
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor())
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    return f"{cpu}, {len(open('/proc/cpuinfo').read().split('processor')) - 1} cores, Python " \
+           f"{platform.python_version()}, commit {commit or 'unknown'}"
+
+
+def write_section(path: str, name: str, body: str) -> None:
+    target = pathlib.Path(path)
+    text = target.read_text(encoding="utf-8") if target.exists() else HEADER
+    block = f"<!-- {name}:start -->\n{body.rstrip()}\n<!-- {name}:end -->\n"
+    pattern = re.compile(rf"<!-- {name}:start -->.*?<!-- {name}:end -->\n", re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)

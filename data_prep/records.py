@@ -1,0 +1,24 @@
+"""TFRecord writing shared by the data stages: int64 tf.Examples, serialized deterministically (map order
+fixed) so reruns and different process counts write byte-identical files, renamed into place when complete.
+
+Example:
+    write_tfrecord("out/dev.tfrecord", [int64_example({"input_ids": [2, 15, 3]})])
+"""
+
+from typing import Iterable
+
+import tensorflow as tf
+
+from data_prep import storage
+
+
+def int64_example(features: dict[str, list[int]]) -> tf.train.Example:
+    feature = {name: tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+               for name, values in features.items()}
+    return tf.train.Example(features=tf.train.Features(feature=feature))
+
+
+def write_tfrecord(path: str, examples: Iterable[tf.train.Example]) -> None:
+    with storage.atomic_output(path) as tmp, tf.io.TFRecordWriter(tmp) as writer:
+        for example in examples:
+            writer.write(example.SerializeToString(deterministic=True))
