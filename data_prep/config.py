@@ -94,6 +94,10 @@ class PretrainConfig:
     save_checkpoints_steps: int = 1000
     keep_checkpoint_max: int = 5
     steps_per_execution: int = 1
+    log_every_steps: int = 50
+    jit_compile: bool = True
+    # "auto": bfloat16 compute on TPUs and GPUs, float32 on CPUs.
+    mixed_precision: str = "auto"
     seed: int = 12345
 
 

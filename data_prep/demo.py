@@ -21,6 +21,7 @@ def demo_steps(config: str, data_dir: str, work_dir: str) -> list[tuple[str, lis
         ("pretraining-data", ["--corpus", corpus, "--tokenizer", tokenizer, "--out", f"{work_dir}/pretrain_data",
                               *common]),
         ("ner-data", ["--gsd", gsd, "--tokenizer", tokenizer, "--out", f"{work_dir}/ner", *common]),
+        ("pretrain", ["--data", f"{work_dir}/pretrain_data", "--model-dir", f"{work_dir}/pretrain", *common]),
     ]
 
 

@@ -133,6 +133,7 @@ def build_pretraining_data(corpus: list[str], tokenizer_dir: str, out_dir: str,
     description_path = storage.join(out_dir, "dataset.json")
     _check_resumable(description_path, run)
     storage.write_json(description_path, {**run, "complete": False})
+    tokenizer.save(storage.join(out_dir, "tokenizer"))  # the data describes itself: pretrain reads ids from it
     storage.remove_stale_temps(out_dir)
     paths = [storage.join(out_dir, SHARD_PATTERN.format(index=i, count=config.num_shards))
              for i in range(config.num_shards)]

@@ -59,11 +59,13 @@ def test_bad_input_exits_2_naming_the_culprit(capsys, tmp_path, tokenizer_dir, a
     assert leftovers == []
 
 
-def test_demo_runs_every_data_prep_stage(tmp_path):
+def test_demo_runs_every_stage(tmp_path):
     result = subprocess.run([ELECTRA_JA, "demo", "--config", str(DEBUG_CONFIG), "--data-dir", str(REPO / "data"),
                              "--work-dir", str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
-    for line in ("corpus: ", "vocab: 4000 WordPieces", "pretraining-data: ", "ner-data test: 543 sentences"):
+    for line in ("corpus: ", "vocab: 4000 WordPieces", "pretraining-data: ", "ner-data test: 543 sentences",
+                 "pretrain: step 300 reached"):
         assert line in result.stdout
     assert json.load(open(tmp_path / "pretrain_data" / "dataset.json"))["complete"]
     assert os.path.exists(tmp_path / "ner" / "labels.json")
+    assert os.path.exists(tmp_path / "pretrain" / "encoder" / "encoder.index")

@@ -1,0 +1,27 @@
+"""pretrain's subcommand (`electra-ja pretrain`); TensorFlow is imported only when it runs."""
+
+from data_prep.cli import add_config_arguments, load_config_with_flags
+from data_prep.console import Command
+
+
+def _add_arguments(parser):
+    parser.add_argument("--data", required=True, help="pretraining-data output directory (local or gs://)")
+    parser.add_argument("--model-dir", required=True, help="checkpoints, TensorBoard events, model_config.json")
+    parser.add_argument("--strategy", choices=("cpu", "mirrored", "tpu"), default="cpu")
+    parser.add_argument("--tpu", help="TPU name, grpc:// address, or 'local' on a TPU VM (implies --strategy tpu)")
+    parser.add_argument("--num-train-steps", type=int)
+    parser.add_argument("--tokenizer", help="default: the copy pretraining-data keeps in --data/tokenizer")
+    add_config_arguments(parser)
+
+
+def _run(args):
+    from pretrain.trainer import train
+
+    config = load_config_with_flags(args, "pretrain", {"num_train_steps": "num_train_steps"})
+    metrics = train(config, args.data, args.model_dir, args.strategy, args.tpu, args.tokenizer)
+    print(f"pretrain: step {config.pretrain.num_train_steps} reached; loss {metrics.get('loss', float('nan')):.4f}, "
+          f"discriminator accuracy {metrics.get('rtd_accuracy', float('nan')):.3f}; checkpoints and "
+          f"encoder/ under {args.model_dir}")
+
+
+pretrain_command = Command("pretrain ELECTRA (generator + discriminator) on pretraining TFRecords", _add_arguments, _run)

@@ -1,0 +1,37 @@
+"""One flag picks where training runs: the default strategy (CPU), MirroredStrategy (GPUs; tests use two
+logical CPUs) or TPUStrategy through TPUClusterResolver (`--tpu local` on TPU VMs, a name or grpc:// address
+for Colab and Cloud TPU).
+
+Example:
+    strategy = make_strategy("tpu", tpu="local")
+"""
+
+import tensorflow as tf
+
+from data_prep.errors import InputError
+
+STRATEGIES = ("cpu", "mirrored", "tpu")
+
+
+def make_strategy(name: str, tpu: str | None = None) -> tf.distribute.Strategy:
+    if tpu and name != "tpu":
+        name = "tpu"
+    if name == "cpu":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
+        if tpu != "local":
+            tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise InputError(f"--strategy {name}: expected one of {', '.join(STRATEGIES)}")
+
+
+def compute_dtype_policy(setting: str, strategy: tf.distribute.Strategy) -> str:
+    """bfloat16 compute where the hardware has it (TPU, GPU), float32 on CPU, unless the config says otherwise."""
+    if setting != "auto":
+        return setting
+    on_accelerator = isinstance(strategy, tf.distribute.TPUStrategy) or bool(tf.config.list_logical_devices("GPU"))
+    return "mixed_bfloat16" if on_accelerator else "float32"

@@ -1,0 +1,265 @@
+"""`electra-ja pretrain`: the training loop around ElectraPretrainer.
+
+AdamW (no decay on LayerNorm and biases), linear warmup then linear decay, global-norm clipping; tf.data over
+the TFRecord shards; an XLA-compiled step run `steps_per_execution` times per call; CheckpointManager to a
+local dir or gs:// every N steps, resumed after a crash with step, optimizer slots and schedule intact;
+TensorBoard scalars; `model_config.json`, the tokenizer and the discriminator's encoder in the model dir.
+
+Example:
+    train(config, data_dir="build/demo/pretrain_data", model_dir="build/demo/pretrain", strategy_name="cpu")
+"""
+
+import dataclasses
+import time
+
+import keras
+import tensorflow as tf
+from tensorflow.io import gfile
+from tqdm import tqdm
+
+from data_prep import storage
+from data_prep.config import Config, PretrainConfig
+from data_prep.errors import InputError
+from data_prep.tokenizer import CLS, MASK, PAD, SEP, JapaneseTokenizer
+from pretrain.model import ElectraPretrainer, SpecialIds
+from pretrain.strategy import compute_dtype_policy, make_strategy
+
+ENCODER_DIR = "encoder"
+NO_WEIGHT_DECAY = ["LayerNorm", "layer_norm", "bias"]
+
+
+class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warmup to `peak` over `warmup_steps`, then linear decay to 0 at `total_steps` (BERT/ELECTRA)."""
+
+    def __init__(self, peak: float, warmup_steps: int, total_steps: int):
+        self.peak, self.warmup_steps, self.total_steps = peak, warmup_steps, total_steps
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        decay = tf.maximum(0.0, 1.0 - step / float(max(1, self.total_steps)))
+        warmup = step / float(max(1, self.warmup_steps))
+        return self.peak * tf.where(step < self.warmup_steps, warmup, decay)
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
+
+
+def make_optimizer(config: PretrainConfig) -> keras.optimizers.Optimizer:
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=WarmupLinearDecay(config.learning_rate, config.warmup_steps, config.num_train_steps),
+        weight_decay=config.weight_decay, beta_1=0.9, beta_2=0.999, epsilon=config.adam_epsilon,
+        global_clipnorm=config.clip_norm)
+    optimizer.exclude_from_weight_decay(var_names=NO_WEIGHT_DECAY)
+    return optimizer
+
+
+def read_dataset_description(data_dir: str) -> dict:
+    description = storage.read_json(storage.join(data_dir, "dataset.json"), "--data")
+    if not description.get("complete"):
+        raise InputError(f"--data {data_dir}: pretraining-data did not finish there (dataset.json says incomplete); "
+                         "rerun `electra-ja pretraining-data` with the same --out to complete it")
+    return description
+
+
+def pretraining_dataset(data_dir: str, description: dict, batch_size: int, seed: int,
+                        context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+    """Shuffled, repeated batches of fixed shape; every example carries an id that seeds its masking."""
+    length = description["max_seq_length"]
+    files = [storage.join(data_dir, shard["path"]) for shard in description["shards"] if shard["examples"]]
+    pipelines, pipeline = (context.num_input_pipelines, context.input_pipeline_id) if context else (1, 0)
+    spec = {name: tf.io.FixedLenFeature([length], tf.int64) for name in ("input_ids", "input_mask", "segment_ids")}
+
+    def parse(index, record):
+        example = {k: tf.cast(v, tf.int32) for k, v in tf.io.parse_single_example(record, spec).items()}
+        example["example_ids"] = tf.cast((index * pipelines + pipeline) % (2 ** 31 - 1), tf.int32)
+        return example
+
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    if pipelines > 1:
+        dataset = dataset.shard(pipelines, pipeline)
+    dataset = dataset.shuffle(len(files), seed=seed).repeat()
+    dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=min(8, len(files)),
+                                 num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.shuffle(10_000, seed=seed).enumerate().map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def special_ids(tokenizer: JapaneseTokenizer) -> SpecialIds:
+    return SpecialIds(pad=tokenizer.id_of(PAD), cls=tokenizer.id_of(CLS), sep=tokenizer.id_of(SEP),
+                      mask=tokenizer.id_of(MASK))
+
+
+class Pretraining:
+    """Model, optimizer and compiled step under one strategy; `step(batch)` is what tests drive directly."""
+
+    def __init__(self, config: Config, specials: SpecialIds, strategy: tf.distribute.Strategy):
+        self.config, self.strategy = config, strategy
+        keras.mixed_precision.set_global_policy(compute_dtype_policy(config.pretrain.mixed_precision, strategy))
+        with strategy.scope():
+            self.model = ElectraPretrainer.from_config_tree(config.model, config.pretrain, specials)
+            self.optimizer = make_optimizer(config.pretrain)
+        # Keras 3 keeps dropout seed state in per-replica variables that an XLA cluster on replica 0 then
+        # tries to read from replica 1's device; under MirroredStrategy the step runs as a plain graph.
+        # TPUStrategy compiles everything with XLA regardless of this flag.
+        jit = config.pretrain.jit_compile and not isinstance(strategy, tf.distribute.MirroredStrategy)
+        self._compiled = tf.function(self._replica_step, jit_compile=jit)
+        self._loop = tf.function(self._steps)
+        self._one_step = tf.function(self._reduced_step)
+
+    def _replica_step(self, batch):
+        replica = tf.distribute.get_replica_context()
+        with tf.GradientTape() as tape:
+            outputs = self.model(batch, training=True)
+            # Normalised by the global batch's counts, so the replicas' summed gradients are those of the global
+            # mean loss however the batch is split (a mean of per-replica means would not be).
+            mlm_count = replica.all_reduce(tf.distribute.ReduceOp.SUM, tf.reduce_sum(outputs["mlm_weights"]))
+            token_count = replica.all_reduce(tf.distribute.ReduceOp.SUM, tf.reduce_sum(outputs["token_weights"]))
+            loss = (outputs["mlm_loss_sum"] / tf.maximum(mlm_count, 1.0)
+                    + self.model.disc_weight * outputs["rtd_loss_sum"] / tf.maximum(token_count, 1.0))
+        variables = self.model.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return {**_sums(outputs), "loss": loss}
+
+    def _steps(self, iterator, steps):
+        sums = self.strategy.run(self._compiled, args=(next(iterator),))
+        for _ in tf.range(steps - 1):
+            sums = self.strategy.run(self._compiled, args=(next(iterator),))
+        return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in sums.items()}
+
+    def run_steps(self, iterator, steps: int) -> dict[str, float]:
+        return _metrics(self._loop(iterator, tf.constant(steps)))
+
+    def step(self, batch) -> dict[str, float]:
+        """One step on one global batch (split over the replicas); returns the logged metrics."""
+        distributed = self.strategy.experimental_distribute_values_from_function(
+            lambda ctx: {k: _replica_rows(v, ctx) for k, v in batch.items()})
+        return _metrics(self._one_step(distributed))
+
+    def _reduced_step(self, distributed):
+        sums = self.strategy.run(self._compiled, args=(distributed,))
+        return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in sums.items()}
+
+
+def _replica_rows(value, context):
+    rows = tf.shape(value)[0] // context.num_replicas_in_sync
+    return value[context.replica_id_in_sync_group * rows:(context.replica_id_in_sync_group + 1) * rows]
+
+
+def _sums(outputs):
+    """Numerators and denominators, so replicas' metrics add up exactly."""
+    w, t = outputs["mlm_weights"], outputs["token_weights"]
+    predicted, labels = outputs["rtd_predictions"], outputs["rtd_labels"]
+    correct_mlm = tf.cast(tf.equal(outputs["mlm_predictions"], outputs["mlm_targets"]), tf.float32)
+    return {
+        "mlm_loss_sum": outputs["mlm_loss_sum"], "rtd_loss_sum": outputs["rtd_loss_sum"],
+        "mlm_correct": tf.reduce_sum(correct_mlm * w), "mlm_count": tf.reduce_sum(w),
+        "rtd_correct": tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.float32) * t),
+        "rtd_count": tf.reduce_sum(t),
+        "rtd_true_positive": tf.reduce_sum(predicted * labels * t),
+        "rtd_predicted_positive": tf.reduce_sum(predicted * t), "rtd_positive": tf.reduce_sum(labels * t),
+        "sampled_replaced": tf.reduce_sum(outputs["sampled_replaced"]),
+    }
+
+
+def _metrics(sums) -> dict[str, float]:
+    s = {k: float(v) for k, v in sums.items()}
+    return {
+        "loss": s["loss"], "mlm_loss": s["mlm_loss_sum"] / max(s["mlm_count"], 1.0),
+        "rtd_loss": s["rtd_loss_sum"] / max(s["rtd_count"], 1.0),
+        "mlm_accuracy": s["mlm_correct"] / max(s["mlm_count"], 1.0),
+        "rtd_accuracy": s["rtd_correct"] / max(s["rtd_count"], 1.0),
+        "rtd_precision": s["rtd_true_positive"] / max(s["rtd_predicted_positive"], 1.0),
+        "rtd_recall": s["rtd_true_positive"] / max(s["rtd_positive"], 1.0),
+        "replaced_rate": s["rtd_positive"] / max(s["rtd_count"], 1.0),
+        "sampled_replacement_rate": s["sampled_replaced"] / max(s["mlm_count"], 1.0),
+    }
+
+
+def train(config: Config, data_dir: str, model_dir: str, strategy_name: str = "cpu", tpu: str | None = None,
+          tokenizer_dir: str | None = None) -> dict[str, float]:
+    """Trains (or resumes) until `config.pretrain.num_train_steps`; returns the last logged metrics."""
+    description = read_dataset_description(data_dir)
+    tokenizer = JapaneseTokenizer.load(tokenizer_dir or storage.join(data_dir, "tokenizer"))
+    if tokenizer.vocab_hash() != description["vocab_sha256"]:
+        raise InputError(f"--tokenizer: vocab.txt differs from the one {data_dir} was built with")
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, vocab_size=tokenizer.vocab_size))
+    storage.make_output_dir(model_dir, "--model-dir")
+    strategy = make_strategy(strategy_name, tpu)
+    run = Pretraining(config, special_ids(tokenizer), strategy)
+    pretrain = config.pretrain
+    checkpoint = tf.train.Checkpoint(model=run.model, optimizer=run.optimizer)
+    manager = tf.train.CheckpointManager(checkpoint, storage.join(model_dir, "checkpoints"),
+                                         max_to_keep=pretrain.keep_checkpoint_max)
+    _build(run, description["max_seq_length"])
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        print(f"pretrain: resumed from {manager.latest_checkpoint} at step {int(run.optimizer.iterations)}")
+    _write_model_dir(model_dir, config, description, tokenizer, special_ids(tokenizer))
+
+    step = int(run.optimizer.iterations)
+    if pretrain.batch_size % strategy.num_replicas_in_sync:
+        raise InputError(f"pretrain.batch_size {pretrain.batch_size} is not divisible by "
+                         f"{strategy.num_replicas_in_sync} replicas")
+    per_replica = pretrain.batch_size // strategy.num_replicas_in_sync
+    # A resumed run starts a fresh data order rather than replaying the examples it already saw.
+    dataset = strategy.distribute_datasets_from_function(
+        lambda ctx: pretraining_dataset(data_dir, description, per_replica, pretrain.seed + step, ctx))
+    iterator = iter(dataset)
+    writer = tf.summary.create_file_writer(storage.join(model_dir, "train"))
+    metrics = {}
+    with tqdm(total=pretrain.num_train_steps, initial=step, desc="pretrain", unit="step", mininterval=2) as progress:
+        while step < pretrain.num_train_steps:
+            chunk = min(pretrain.steps_per_execution, pretrain.num_train_steps - step,
+                        _steps_to_next(step, pretrain.log_every_steps), _steps_to_next(step, pretrain.save_checkpoints_steps))
+            started = time.time()
+            metrics = run.run_steps(iterator, chunk)
+            step = int(run.optimizer.iterations)
+            metrics["examples_per_second"] = chunk * pretrain.batch_size / (time.time() - started)
+            metrics["learning_rate"] = float(run.optimizer.learning_rate)
+            progress.update(chunk)
+            progress.set_postfix(loss=f"{metrics['loss']:.3f}", rtd_acc=f"{metrics['rtd_accuracy']:.3f}")
+            if step % pretrain.log_every_steps == 0 or step == pretrain.num_train_steps:
+                _log(writer, step, metrics)
+            if step % pretrain.save_checkpoints_steps == 0 or step == pretrain.num_train_steps:
+                manager.save(checkpoint_number=step)
+                save_encoder(run.model, model_dir)
+    return metrics
+
+
+def _steps_to_next(step: int, every: int) -> int:
+    return every - step % every
+
+
+def _build(run: Pretraining, length: int) -> None:
+    """Creates every variable (model and optimizer slots) so a checkpoint can be restored into them."""
+    with run.strategy.scope():
+        dummy = {k: tf.zeros([1, length], tf.int32) for k in ("input_ids", "input_mask", "segment_ids")}
+        run.model({**dummy, "example_ids": tf.zeros([1], tf.int32)})
+        run.optimizer.build(run.model.trainable_variables)
+
+
+def _log(writer, step: int, metrics: dict[str, float]) -> None:
+    with writer.as_default(step=step):
+        for name, value in metrics.items():
+            tf.summary.scalar(name, value)
+    writer.flush()
+    print(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()), flush=True)
+
+
+def save_encoder(model: ElectraPretrainer, model_dir: str) -> None:
+    """The discriminator's embeddings and encoder alone: what fine-tuning loads."""
+    path = storage.join(model_dir, ENCODER_DIR)
+    tf.train.Checkpoint(embeddings=model.embeddings, encoder=model.discriminator).write(
+        storage.join(path, "encoder"))
+
+
+def _write_model_dir(model_dir, config, description, tokenizer, specials) -> None:
+    storage.write_json(storage.join(model_dir, "model_config.json"), {
+        "model": dataclasses.asdict(config.model),
+        "pretrain": dataclasses.asdict(config.pretrain),
+        "max_seq_length": description["max_seq_length"],
+        "special_ids": dataclasses.asdict(specials),
+    })
+    tokenizer_dir = storage.join(model_dir, "tokenizer")
+    if not gfile.exists(tokenizer_dir):
+        tokenizer.save(tokenizer_dir)

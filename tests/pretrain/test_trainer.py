@@ -1,0 +1,38 @@
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from pretrain.model import SpecialIds
+from pretrain.trainer import Pretraining, WarmupLinearDecay
+from tests.pretrain.test_model import random_batch
+
+SPECIAL = SpecialIds(pad=0, cls=2, sep=3, mask=4)
+
+
+def no_dropout(config):
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, hidden_dropout=0.0))
+
+
+def test_mirrored_step_equals_default_step(debug_config):
+    config = no_dropout(debug_config)
+    single = Pretraining(config, SPECIAL, tf.distribute.get_strategy())
+    mirrored = Pretraining(config, SPECIAL, tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+    assert mirrored.strategy.num_replicas_in_sync == 2
+    batch = random_batch(rows=8, length=64)
+    for run in (single, mirrored):
+        with run.strategy.scope():
+            run.model(batch)
+            run.optimizer.build(run.model.trainable_variables)
+    mirrored.model.set_weights(single.model.get_weights())
+    first, second = single.step(batch), mirrored.step(batch)
+    np.testing.assert_allclose(second["loss"], first["loss"], rtol=1e-5)
+    np.testing.assert_allclose(second["mlm_accuracy"], first["mlm_accuracy"])
+    for a, b in zip(single.model.get_weights(), mirrored.model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_learning_rate_warms_up_then_decays_to_zero():
+    schedule = WarmupLinearDecay(1e-3, warmup_steps=10, total_steps=100)
+    values = [float(schedule(step)) for step in (0, 5, 10, 55, 100)]
+    np.testing.assert_allclose(values, [0.0, 5e-4, 9e-4, 4.5e-4, 0.0], atol=1e-9)
