@@ -1,0 +1,46 @@
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from data_prep.config import PretrainingDataConfig
+from data_prep.pretraining_data import build_pretraining_data
+from tests.conftest import DEBUG_CONFIG, GSD_DIR, REPO
+
+
+@pytest.fixture(scope="module")
+def pretraining_data(tmp_path_factory, tokenizer_dir):
+    out = str(tmp_path_factory.mktemp("pretrain_data"))
+    build_pretraining_data([str(GSD_DIR / "text" / "dev.txt")], tokenizer_dir, out,
+                           PretrainingDataConfig(max_seq_length=64, num_shards=1))
+    return out
+
+
+def pretrain_command(data, model_dir, steps):
+    return [sys.executable, "-m", "pretrain", "pretrain", "--data", data, "--model-dir", str(model_dir),
+            "--config", str(DEBUG_CONFIG), "--num-train-steps", str(steps),
+            "--set", "pretrain.save_checkpoints_steps=20", "--set", "pretrain.log_every_steps=10"]
+
+
+def test_killed_run_resumes_at_the_saved_step(pretraining_data, tmp_path):
+    model_dir = tmp_path / "model"
+    process = subprocess.Popen(pretrain_command(pretraining_data, model_dir, 10_000), cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(model_dir.glob("checkpoints/ckpt-*.index")):
+        assert process.poll() is None, "training ended before its first checkpoint"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)  # a real kill: no handler, no final save
+    process.wait()
+    saved = max(int(p.name[len("ckpt-"):-len(".index")]) for p in model_dir.glob("checkpoints/ckpt-*.index"))
+    assert saved % 20 == 0 and saved < 10_000
+
+    result = subprocess.run(pretrain_command(pretraining_data, model_dir, saved + 10), cwd=REPO,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"resumed from {model_dir}/checkpoints/ckpt-{saved} at step {saved}" in result.stdout
+    assert f"step {saved + 10}: loss" in result.stdout
+    assert (model_dir / "checkpoints" / f"ckpt-{saved + 10}.index").exists()
+    assert (model_dir / "encoder" / "encoder.index").exists()
