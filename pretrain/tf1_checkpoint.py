@@ -1,0 +1,86 @@
+"""Reads google-research/electra (TF1) checkpoints into ElectraPretrainer by variable name, so checkpoints
+trained with the seed's code, or the released ones, can be fine-tuned and exported here.
+
+TF1 stores attention projections as [hidden, hidden] matrices; Keras' MultiHeadAttention keeps them per head
+([hidden, heads, head_size] and [heads, head_size, hidden]). Both are row-major views of the same numbers,
+so a reshape is the whole conversion. Optimizer slots (`.../adam_m`, `.../adam_v`) and `global_step` are ignored.
+
+Example:
+    load_tf1_checkpoint(model, "gs://bucket/electra_base/model.ckpt-766000")
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from data_prep.errors import InputError
+from pretrain.model import ElectraPretrainer, Encoder
+
+_LAYER_NAMES = {
+    "attention/self/query": lambda block: block._self_attention_layer._query_dense,
+    "attention/self/key": lambda block: block._self_attention_layer._key_dense,
+    "attention/self/value": lambda block: block._self_attention_layer._value_dense,
+    "attention/output/dense": lambda block: block._self_attention_layer._output_dense,
+    "attention/output/LayerNorm": lambda block: block._self_attention_layer_norm,
+    "intermediate/dense": lambda block: block._feedforward_intermediate_dense,
+    "output/dense": lambda block: block._feedforward_output_dense,
+    "output/LayerNorm": lambda block: block._feedforward_layer_norm,
+}
+
+
+def tf1_names(model: ElectraPretrainer, with_generator: bool = True) -> dict[str, tf.Variable]:
+    """TF1 variable name -> our variable, for every weight google-research/electra saves."""
+    embeddings = model.embeddings
+    names = {
+        "electra/embeddings/word_embeddings": embeddings.token.embeddings,
+        "electra/embeddings/position_embeddings": embeddings.position.position_embeddings,
+        "electra/embeddings/token_type_embeddings": embeddings.segment.embeddings,
+        **_norm("electra/embeddings/LayerNorm", embeddings.norm),
+        **_encoder("electra", model.discriminator),
+        **_dense("discriminator_predictions/dense", model.rtd_head.dense),
+        **_dense("discriminator_predictions/dense_1", model.rtd_head.logit),
+    }
+    if with_generator:
+        head = model.mlm_head
+        names.update({
+            **_encoder("generator", model.generator),
+            **_dense("generator_predictions/dense", head._intermediate_dense),
+            **_norm("generator_predictions/LayerNorm", head._intermediate_layer_norm),
+            "generator_predictions/output_bias": head._bias,
+        })
+    return names
+
+
+def load_tf1_checkpoint(model: ElectraPretrainer, path: str, with_generator: bool = True) -> None:
+    """Assigns every mapped variable from the checkpoint at `path`; a missing name or shape is an InputError."""
+    try:
+        reader = tf.train.load_checkpoint(path)
+    except (tf.errors.NotFoundError, ValueError) as error:
+        raise InputError(f"--init-checkpoint {path}: not a TF checkpoint ({str(error).splitlines()[0]})") from None
+    shapes = reader.get_variable_to_shape_map()
+    for name, variable in tf1_names(model, with_generator).items():
+        if name not in shapes:
+            raise InputError(f"{path}: no variable {name} (is this a google-research/electra checkpoint of the "
+                             f"same size? model_config says hidden {model.config.hidden_size})")
+        value = reader.get_tensor(name)
+        if value.size != np.prod(variable.shape):
+            raise InputError(f"{path}: {name} has shape {list(value.shape)}, the model expects "
+                             f"{list(variable.shape)} (check the config's sizes)")
+        variable.assign(value.reshape(variable.shape))
+
+
+def _encoder(scope: str, encoder: Encoder) -> dict:
+    names = _dense(f"{scope}/embeddings_project", encoder.project) if encoder.project is not None else {}
+    for i, block in enumerate(encoder.blocks):
+        for tf1_name, layer_of in _LAYER_NAMES.items():
+            layer = layer_of(block)
+            prefix = f"{scope}/encoder/layer_{i}/{tf1_name}"
+            names.update(_norm(prefix, layer) if tf1_name.endswith("LayerNorm") else _dense(prefix, layer))
+    return names
+
+
+def _dense(prefix: str, layer) -> dict:
+    return {f"{prefix}/kernel": layer.kernel, f"{prefix}/bias": layer.bias}
+
+
+def _norm(prefix: str, layer) -> dict:
+    return {f"{prefix}/gamma": layer.gamma, f"{prefix}/beta": layer.beta}
