@@ -1,3 +1,4 @@
+import re
 import signal
 import subprocess
 import sys
@@ -29,12 +30,13 @@ def test_killed_run_resumes_at_the_saved_step(pretraining_data, tmp_path):
     process = subprocess.Popen(pretrain_command(pretraining_data, model_dir, 10_000), cwd=REPO,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while time.time() < deadline and not list(model_dir.glob("checkpoints/ckpt-*.index")):
+    state = model_dir / "checkpoints" / "checkpoint"  # CheckpointManager writes it after the checkpoint itself
+    while time.time() < deadline and not state.exists():
         assert process.poll() is None, "training ended before its first checkpoint"
         time.sleep(0.2)
     process.send_signal(signal.SIGKILL)  # a real kill: no handler, no final save
     process.wait()
-    saved = max(int(p.name[len("ckpt-"):-len(".index")]) for p in model_dir.glob("checkpoints/ckpt-*.index"))
+    saved = int(re.search(r'model_checkpoint_path: ".*ckpt-(\d+)"', state.read_text()).group(1))
     assert saved % 20 == 0 and saved < 10_000
 
     result = subprocess.run(pretrain_command(pretraining_data, model_dir, saved + 10), cwd=REPO,
