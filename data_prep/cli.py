@@ -31,6 +31,7 @@ def _add_corpus_arguments(parser):
     parser.add_argument("--out", required=True, help="output directory (local or gs://)")
     parser.add_argument("--text-field", default="text", help="tfds feature holding the article text")
     parser.add_argument("--split", default="train", help="tfds split")
+    parser.add_argument("--tfds-data-dir", help="where tfds finds prepared data, e.g. gs://tfds-data/datasets")
     parser.add_argument("--num-shards", type=int)
     parser.add_argument("--min-sentence-chars", type=int)
     parser.add_argument("--max-sentence-chars", type=int)
@@ -43,7 +44,8 @@ def _run_corpus(args):
     config = load_config_with_flags(args, "corpus", {"num_shards": "num_shards",
                                                      "min_sentence_chars": "min_sentence_chars",
                                                      "max_sentence_chars": "max_sentence_chars"})
-    stats = write_corpus(documents_from_source(args.source, args.text_field, args.split), args.out, config.corpus)
+    documents = documents_from_source(args.source, args.text_field, args.split, args.tfds_data_dir)
+    stats = write_corpus(documents, args.out, config.corpus)
     print(f"corpus: {stats['documents']} documents, {stats['sentences']} sentences in {len(stats['shards'])} "
           f"shards under {args.out} (dropped: {stats.get('paragraphs_markup', 0)} markup paragraphs, "
           f"{stats.get('paragraphs_without_final_period', 0)} paragraphs not ending in 。, "

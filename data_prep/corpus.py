@@ -49,13 +49,14 @@ def clean_paragraph(paragraph: str, config: CorpusConfig, counts: collections.Co
     return sentences
 
 
-def documents_from_source(sources: list[str], text_field: str = "text", split: str = "train") -> Iterator[list[str]]:
+def documents_from_source(sources: list[str], text_field: str = "text", split: str = "train",
+                          tfds_data_dir: str | None = None) -> Iterator[list[str]]:
     """Each document as its list of paragraphs, from `tfds:NAME[/CONFIG]` or text files (blank line = new document)."""
     tfds_names = [s for s in sources if s.startswith(TFDS_PREFIX)]
     if tfds_names and len(sources) > 1:
         raise InputError("--source: give either one tfds:NAME or text files, not both")
     if tfds_names:
-        return _tfds_documents(tfds_names[0][len(TFDS_PREFIX):], text_field, split)
+        return _tfds_documents(tfds_names[0][len(TFDS_PREFIX):], text_field, split, tfds_data_dir)
     return read_documents(storage.expand_inputs(sources, "--source"))
 
 
@@ -110,11 +111,11 @@ def read_documents(paths: list[str]) -> Iterator[list[str]]:
             yield paragraphs
 
 
-def _tfds_documents(name: str, text_field: str, split: str) -> Iterator[list[str]]:
+def _tfds_documents(name: str, text_field: str, split: str, data_dir: str | None) -> Iterator[list[str]]:
     import tensorflow_datasets as tfds
 
     try:
-        dataset = tfds.load(name, split=split)
+        dataset = tfds.load(name, split=split, data_dir=data_dir)
     except (tfds.core.registered.DatasetNotFoundError, ValueError) as error:
         raise InputError(f"--source tfds:{name}: {str(error).splitlines()[0]}") from None
     if text_field not in dataset.element_spec:
