@@ -29,9 +29,28 @@ def make_strategy(name: str, tpu: str | None = None) -> tf.distribute.Strategy:
     raise InputError(f"--strategy {name}: expected one of {', '.join(STRATEGIES)}")
 
 
+def use_xla(setting: str, strategy: tf.distribute.Strategy) -> bool:
+    """Whether the step is XLA-compiled: "true"/"false" force it, "auto" means on TPUs and GPUs but not CPUs
+    (see PretrainConfig.jit_compile). TPUs compile the step with XLA in any case.
+
+    Never under MirroredStrategy: Keras 3 keeps dropout seed state in per-replica variables that an XLA cluster
+    on replica 0 then reads from replica 1's device.
+    """
+    if setting not in ("auto", "true", "false"):
+        raise InputError(f"pretrain.jit_compile {setting!r}: expected auto, true or false")
+    if isinstance(strategy, tf.distribute.MirroredStrategy):
+        return False
+    if setting == "auto":
+        return _on_accelerator(strategy)
+    return setting == "true"
+
+
+def _on_accelerator(strategy: tf.distribute.Strategy) -> bool:
+    return isinstance(strategy, tf.distribute.TPUStrategy) or bool(tf.config.list_logical_devices("GPU"))
+
+
 def compute_dtype_policy(setting: str, strategy: tf.distribute.Strategy) -> str:
     """bfloat16 compute where the hardware has it (TPU, GPU), float32 on CPU, unless the config says otherwise."""
     if setting != "auto":
         return setting
-    on_accelerator = isinstance(strategy, tf.distribute.TPUStrategy) or bool(tf.config.list_logical_devices("GPU"))
-    return "mixed_bfloat16" if on_accelerator else "float32"
+    return "mixed_bfloat16" if _on_accelerator(strategy) else "float32"

@@ -22,7 +22,7 @@ from data_prep.config import Config, PretrainConfig
 from data_prep.errors import InputError
 from data_prep.tokenizer import CLS, MASK, PAD, SEP, JapaneseTokenizer
 from pretrain.model import ElectraPretrainer, SpecialIds
-from pretrain.strategy import compute_dtype_policy, make_strategy
+from pretrain.strategy import compute_dtype_policy, make_strategy, use_xla
 
 ENCODER_DIR = "encoder"
 NO_WEIGHT_DECAY = ["LayerNorm", "layer_norm", "bias"]
@@ -98,11 +98,8 @@ class Pretraining:
         with strategy.scope():
             self.model = ElectraPretrainer.from_config_tree(config.model, config.pretrain, specials)
             self.optimizer = make_optimizer(config.pretrain)
-        # Keras 3 keeps dropout seed state in per-replica variables that an XLA cluster on replica 0 then
-        # tries to read from replica 1's device; under MirroredStrategy the step runs as a plain graph.
-        # TPUStrategy compiles everything with XLA regardless of this flag.
-        jit = config.pretrain.jit_compile and not isinstance(strategy, tf.distribute.MirroredStrategy)
-        self._compiled = tf.function(self._replica_step, jit_compile=jit)
+        self.jit_compile = use_xla(config.pretrain.jit_compile, strategy)
+        self._compiled = tf.function(self._replica_step, jit_compile=self.jit_compile)
         self._loop = tf.function(self._steps)
         self._one_step = tf.function(self._reduced_step)
 
