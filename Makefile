@@ -27,6 +27,7 @@ demo: $(INSTALLED)
 
 bench: $(BENCH_INSTALLED)
 	$(PY) benchmarks/data_prep.py --out docs/benchmarks.md
+	$(PY) benchmarks/pretrain.py --out docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) build

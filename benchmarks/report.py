@@ -5,7 +5,10 @@ import platform
 import re
 import subprocess
 
-HEADER = "# Benchmarks\n\nSide-by-side measurements, each section written by the command it names.\n"
+HEADERS = {
+    "benchmarks.md": "# Benchmarks\n\nSide-by-side measurements, each section written by the command it names.\n",
+    "results.md": "# Results\n\nExperiments and what they showed, each section written by the command it names.\n",
+}
 
 
 def machine() -> str:
@@ -18,7 +21,7 @@ def machine() -> str:
 
 def write_section(path: str, name: str, body: str) -> None:
     target = pathlib.Path(path)
-    text = target.read_text(encoding="utf-8") if target.exists() else HEADER
+    text = target.read_text(encoding="utf-8") if target.exists() else HEADERS.get(target.name, f"# {target.stem}\n")
     block = f"<!-- {name}:start -->\n{body.rstrip()}\n<!-- {name}:end -->\n"
     pattern = re.compile(rf"<!-- {name}:start -->.*?<!-- {name}:end -->\n", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block
