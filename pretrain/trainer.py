@@ -9,6 +9,7 @@ Example:
     train(config, data_dir="build/demo/pretrain_data", model_dir="build/demo/pretrain", strategy_name="cpu")
 """
 
+import contextlib
 import dataclasses
 import time
 
@@ -94,8 +95,7 @@ class Pretraining:
 
     def __init__(self, config: Config, specials: SpecialIds, strategy: tf.distribute.Strategy):
         self.config, self.strategy = config, strategy
-        keras.mixed_precision.set_global_policy(compute_dtype_policy(config.pretrain.mixed_precision, strategy))
-        with strategy.scope():
+        with strategy.scope(), _global_dtype_policy(compute_dtype_policy(config.pretrain.mixed_precision, strategy)):
             self.model = ElectraPretrainer.from_config_tree(config.model, config.pretrain, specials)
             self.optimizer = make_optimizer(config.pretrain)
         self.jit_compile = use_xla(config.pretrain.jit_compile, strategy)
@@ -135,6 +135,17 @@ class Pretraining:
     def _reduced_step(self, distributed):
         sums = self.strategy.run(self._compiled, args=(distributed,))
         return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in sums.items()}
+
+
+@contextlib.contextmanager
+def _global_dtype_policy(name: str):
+    """Layers take the global policy when built; restoring it keeps one model's choice from leaking to the next."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def _replica_rows(value, context):

@@ -1,5 +1,6 @@
 import dataclasses
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -36,3 +37,14 @@ def test_learning_rate_warms_up_then_decays_to_zero():
     schedule = WarmupLinearDecay(1e-3, warmup_steps=10, total_steps=100)
     values = [float(schedule(step)) for step in (0, 5, 10, 55, 100)]
     np.testing.assert_allclose(values, [0.0, 5e-4, 9e-4, 4.5e-4, 0.0], atol=1e-9)
+
+
+def test_bfloat16_compute_keeps_float32_weights_and_finite_losses(debug_config):
+    config = dataclasses.replace(debug_config, pretrain=dataclasses.replace(debug_config.pretrain,
+                                                                            mixed_precision="mixed_bfloat16"))
+    run = Pretraining(config, SPECIAL, tf.distribute.get_strategy())
+    metrics = run.step(random_batch(rows=4, length=64))
+    assert np.isfinite(metrics["loss"]) and metrics["loss"] > 0
+    assert run.model.rtd_head.dense.compute_dtype == "bfloat16"
+    assert {v.dtype for v in run.model.trainable_variables} == {"float32"}
+    assert keras.mixed_precision.global_policy().name == "float32"
