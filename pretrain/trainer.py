@@ -230,7 +230,7 @@ def train(config: Config, data_dir: str, model_dir: str, strategy_name: str = "c
                 _log(writer, step, metrics)
             if step % pretrain.save_checkpoints_steps == 0 or step == pretrain.num_train_steps:
                 manager.save(checkpoint_number=step)
-                save_encoder(run.model, model_dir)
+                save_encoder(run.model, model_dir, step)
     return metrics
 
 
@@ -254,11 +254,14 @@ def _log(writer, step: int, metrics: dict[str, float]) -> None:
     print(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()), flush=True)
 
 
-def save_encoder(model: ElectraPretrainer, model_dir: str) -> None:
-    """The discriminator's embeddings and encoder alone: what fine-tuning loads."""
-    path = storage.join(model_dir, ENCODER_DIR)
-    tf.train.Checkpoint(embeddings=model.embeddings, encoder=model.discriminator).write(
-        storage.join(path, "encoder"))
+def save_encoder(model: ElectraPretrainer, model_dir: str, step: int) -> None:
+    """The discriminator's embeddings and encoder alone, what fine-tuning loads (`encoder/ckpt-STEP`).
+
+    A CheckpointManager (keeping one) so a crash mid-write leaves the previous encoder as the latest, never a
+    half-written one.
+    """
+    encoder = tf.train.Checkpoint(embeddings=model.embeddings, encoder=model.discriminator)
+    tf.train.CheckpointManager(encoder, storage.join(model_dir, ENCODER_DIR), max_to_keep=1).save(checkpoint_number=step)
 
 
 def _write_model_dir(model_dir, config, description, tokenizer, specials) -> None:

@@ -68,4 +68,4 @@ def test_demo_runs_every_stage(tmp_path):
         assert line in result.stdout
     assert json.load(open(tmp_path / "pretrain_data" / "dataset.json"))["complete"]
     assert os.path.exists(tmp_path / "ner" / "labels.json")
-    assert os.path.exists(tmp_path / "pretrain" / "encoder" / "encoder.index")
+    assert os.path.exists(tmp_path / "pretrain" / "encoder" / "ckpt-300.index")

@@ -72,7 +72,7 @@ def test_pretraining_on_gcs_is_killed_and_resumes(gcs, tokenizer_dir):
     assert f"resumed from gs://bucket/run/checkpoints/ckpt-{saved} at step {saved}" in resumed.stdout
     stored = set(objects(gcs, "run/"))
     assert {f"run/checkpoints/ckpt-{saved + 10}.index", "run/model_config.json", "run/tokenizer/vocab.txt",
-            "run/encoder/encoder.index"} <= stored
+            f"run/encoder/ckpt-{saved + 10}.index"} <= stored
 
 
 def test_missing_bucket_fails_before_training(gcs):

@@ -45,4 +45,4 @@ def test_killed_run_resumes_at_the_saved_step(pretraining_data, tmp_path):
     assert f"resumed from {model_dir}/checkpoints/ckpt-{saved} at step {saved}" in result.stdout
     assert f"step {saved + 10}: loss" in result.stdout
     assert (model_dir / "checkpoints" / f"ckpt-{saved + 10}.index").exists()
-    assert (model_dir / "encoder" / "encoder.index").exists()
+    assert (model_dir / "encoder" / f"ckpt-{saved + 10}.index").exists()
