@@ -121,7 +121,7 @@ class Pretraining:
         sums = self.strategy.run(self._compiled, args=(next(iterator),))
         for _ in tf.range(steps - 1):
             sums = self.strategy.run(self._compiled, args=(next(iterator),))
-        return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in sums.items()}
+        return self._reduce(sums)
 
     def run_steps(self, iterator, steps: int) -> dict[str, float]:
         return _metrics(self._loop(iterator, tf.constant(steps)))
@@ -133,8 +133,11 @@ class Pretraining:
         return _metrics(self._one_step(distributed))
 
     def _reduced_step(self, distributed):
-        sums = self.strategy.run(self._compiled, args=(distributed,))
-        return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in sums.items()}
+        return self._reduce(self.strategy.run(self._compiled, args=(distributed,)))
+
+    def _reduce(self, per_replica_sums):
+        """Only the last step of a loop is reduced across replicas: that is what gets logged."""
+        return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica_sums.items()}
 
 
 @contextlib.contextmanager
@@ -193,7 +196,8 @@ def train(config: Config, data_dir: str, model_dir: str, strategy_name: str = "c
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, vocab_size=tokenizer.vocab_size))
     storage.make_output_dir(model_dir, "--model-dir")
     strategy = make_strategy(strategy_name, tpu)
-    run = Pretraining(config, special_ids(tokenizer), strategy)
+    specials = special_ids(tokenizer)
+    run = Pretraining(config, specials, strategy)
     pretrain = config.pretrain
     checkpoint = tf.train.Checkpoint(model=run.model, optimizer=run.optimizer)
     manager = tf.train.CheckpointManager(checkpoint, storage.join(model_dir, "checkpoints"),
@@ -202,7 +206,7 @@ def train(config: Config, data_dir: str, model_dir: str, strategy_name: str = "c
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         print(f"pretrain: resumed from {manager.latest_checkpoint} at step {int(run.optimizer.iterations)}")
-    _write_model_dir(model_dir, config, description, tokenizer, special_ids(tokenizer))
+    _write_model_dir(model_dir, config, description, tokenizer, specials)
 
     step = int(run.optimizer.iterations)
     if pretrain.batch_size % strategy.num_replicas_in_sync:
