@@ -111,9 +111,12 @@ class FinetuneConfig:
     learning_rate: float = 3e-4
     layerwise_lr_decay: float = 0.8
     warmup_proportion: float = 0.1
-    weight_decay: float = 0.0
+    weight_decay: float = 0.01
     adam_epsilon: float = 1e-6
     dropout: float = 0.1
+    # As PretrainConfig's: "auto" = XLA and bfloat16 on TPUs/GPUs, neither on CPUs.
+    jit_compile: str = "auto"
+    mixed_precision: str = "auto"
     seed: int = 12345
 
 

@@ -3,7 +3,6 @@
 Stages are called by command name through the dispatcher, so the demo exercises exactly what users type.
 """
 
-import argparse
 import time
 
 from data_prep.console import Command, registered_commands, run
@@ -22,6 +21,8 @@ def demo_steps(config: str, data_dir: str, work_dir: str) -> list[tuple[str, lis
                               *common]),
         ("ner-data", ["--gsd", gsd, "--tokenizer", tokenizer, "--out", f"{work_dir}/ner", *common]),
         ("pretrain", ["--data", f"{work_dir}/pretrain_data", "--model-dir", f"{work_dir}/pretrain", *common]),
+        ("finetune", ["--data", f"{work_dir}/ner", "--init-checkpoint", f"{work_dir}/pretrain",
+                      "--out", f"{work_dir}/finetuned", *common]),
     ]
 
 

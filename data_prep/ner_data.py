@@ -6,7 +6,8 @@ be reproduced exactly: the words it overlaps are labeled anyway and the entity i
 A sentence with more tokens than fit is split into windows at word boundaries, never truncated.
 
 Output directory: `{split}.tfrecord`, `{split}.jsonl` (text, gold spans, words, windows: one line per sentence,
-windows in the order of the TFRecord's examples), `labels.json`, `stats.json`, `dataset.json`.
+windows in the order of the TFRecord's examples), `labels.json`, `stats.json`, `dataset.json`, and a copy of
+the tokenizer (`tokenizer/`), so fine-tuning from random init or a TF1 checkpoint knows its vocabulary.
 
 Example:
     build_ner_data("data/ud_japanese_gsd_ne/r2.8-NE", "build/demo/tokenizer", "build/demo/ner", NerDataConfig())
@@ -20,13 +21,13 @@ from tensorflow.io import gfile
 from tqdm import tqdm
 
 from data_prep import storage
+from data_prep.bio import OUTSIDE, label_names
 from data_prep.config import NerDataConfig
 from data_prep.errors import InputError
 from data_prep.gsd import SPLITS, Entity, Sentence, load_split
 from data_prep.records import int64_example, write_tfrecord
 from data_prep.tokenizer import CLS, SEP, Encoding, JapaneseTokenizer
 
-OUTSIDE = "O"
 FEATURES = ("input_ids", "input_mask", "segment_ids", "labeled_positions", "labels", "labels_mask")
 
 
@@ -40,10 +41,6 @@ class LabeledSentence:
     words: list[tuple[int, int]]
     word_labels: list[str]
     windows: list[tuple[int, int]]
-
-
-def label_names(types: set[str]) -> list[str]:
-    return [OUTSIDE] + [f"{prefix}-{kind}" for kind in sorted(types) for prefix in ("B", "I")]
 
 
 def word_labels(words: list[tuple[int, int]], entities: list[Entity]) -> tuple[list[str], list[Entity]]:
@@ -109,6 +106,7 @@ def build_ner_data(gsd_dir: str, tokenizer_dir: str, out_dir: str, config: NerDa
     stats = {split: _write_split(split, sentences, tokenizer, labels, out_dir, config)
              for split, sentences in splits.items()}
     storage.write_json(storage.join(out_dir, "labels.json"), {"scheme": "BIO", "labels": labels})
+    tokenizer.save(storage.join(out_dir, "tokenizer"))
     storage.write_json(storage.join(out_dir, "stats.json"), stats)
     storage.write_json(storage.join(out_dir, "dataset.json"), {
         "max_seq_length": config.max_seq_length,

@@ -6,6 +6,9 @@ Example:
     strategy = make_strategy("tpu", tpu="local")
 """
 
+import contextlib
+
+import keras
 import tensorflow as tf
 
 from data_prep.errors import InputError
@@ -37,7 +40,7 @@ def use_xla(setting: str, strategy: tf.distribute.Strategy) -> bool:
     on replica 0 then reads from replica 1's device.
     """
     if setting not in ("auto", "true", "false"):
-        raise InputError(f"pretrain.jit_compile {setting!r}: expected auto, true or false")
+        raise InputError(f"jit_compile {setting!r}: expected auto, true or false")
     if isinstance(strategy, tf.distribute.MirroredStrategy):
         return False
     if setting == "auto":
@@ -54,3 +57,14 @@ def compute_dtype_policy(setting: str, strategy: tf.distribute.Strategy) -> str:
     if setting != "auto":
         return setting
     return "mixed_bfloat16" if _on_accelerator(strategy) else "float32"
+
+
+@contextlib.contextmanager
+def global_dtype_policy(name: str):
+    """Layers take the global policy when built; restoring it keeps one model's choice from leaking to the next."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)

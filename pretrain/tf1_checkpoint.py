@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from data_prep.errors import InputError
-from pretrain.model import ElectraPretrainer, Encoder
+from pretrain.model import ElectraPretrainer, Embeddings, Encoder
 
 _LAYER_NAMES = {
     "attention/self/query": lambda block: block._self_attention_layer._query_dense,
@@ -27,15 +27,21 @@ _LAYER_NAMES = {
 }
 
 
-def tf1_names(model: ElectraPretrainer, with_generator: bool = True) -> dict[str, tf.Variable]:
-    """TF1 variable name -> our variable, for every weight google-research/electra saves."""
-    embeddings = model.embeddings
-    names = {
+def discriminator_tf1_names(embeddings: Embeddings, encoder: Encoder) -> dict[str, tf.Variable]:
+    """TF1 name -> variable for the shared embeddings and the discriminator's encoder: what fine-tuning loads."""
+    return {
         "electra/embeddings/word_embeddings": embeddings.token.embeddings,
         "electra/embeddings/position_embeddings": embeddings.position.position_embeddings,
         "electra/embeddings/token_type_embeddings": embeddings.segment.embeddings,
         **_norm("electra/embeddings/LayerNorm", embeddings.norm),
-        **_encoder("electra", model.discriminator),
+        **_encoder("electra", encoder),
+    }
+
+
+def tf1_names(model: ElectraPretrainer, with_generator: bool = True) -> dict[str, tf.Variable]:
+    """TF1 variable name -> our variable, for every weight google-research/electra saves."""
+    names = {
+        **discriminator_tf1_names(model.embeddings, model.discriminator),
         **_dense("discriminator_predictions/dense", model.rtd_head.dense),
         **_dense("discriminator_predictions/dense_1", model.rtd_head.logit),
     }
@@ -51,21 +57,31 @@ def tf1_names(model: ElectraPretrainer, with_generator: bool = True) -> dict[str
 
 
 def load_tf1_checkpoint(model: ElectraPretrainer, path: str, with_generator: bool = True) -> None:
-    """Assigns every mapped variable from the checkpoint at `path`; a missing name or shape is an InputError."""
-    try:
-        reader = tf.train.load_checkpoint(path)
-    except (tf.errors.NotFoundError, ValueError) as error:
-        raise InputError(f"--init-checkpoint {path}: not a TF checkpoint ({str(error).splitlines()[0]})") from None
+    """Assigns every weight of the pretrainer from the TF1 checkpoint at `path`."""
+    load_tf1_variables(tf1_names(model, with_generator), path)
+
+
+def load_tf1_variables(names: dict[str, tf.Variable], path: str) -> None:
+    """Assigns each variable from the TF1 checkpoint at `path` by name; a missing name or shape is an InputError."""
+    reader = open_checkpoint(path)
     shapes = reader.get_variable_to_shape_map()
-    for name, variable in tf1_names(model, with_generator).items():
+    for name, variable in names.items():
         if name not in shapes:
             raise InputError(f"{path}: no variable {name} (is this a google-research/electra checkpoint of the "
-                             f"same size? model_config says hidden {model.config.hidden_size})")
+                             f"same size as the config's model section?)")
         value = reader.get_tensor(name)
         if value.size != np.prod(variable.shape):
             raise InputError(f"{path}: {name} has shape {list(value.shape)}, the model expects "
                              f"{list(variable.shape)} (check the config's sizes)")
         variable.assign(value.reshape(variable.shape))
+
+
+def open_checkpoint(path: str):
+    """A reader for a checkpoint prefix or a directory with a `checkpoint` file; anything else is an InputError."""
+    try:
+        return tf.train.load_checkpoint(path)
+    except (tf.errors.NotFoundError, ValueError) as error:
+        raise InputError(f"--init-checkpoint {path}: not a TF checkpoint ({str(error).splitlines()[0]})") from None
 
 
 def _encoder(scope: str, encoder: Encoder) -> dict:

@@ -9,51 +9,23 @@ Example:
     train(config, data_dir="build/demo/pretrain_data", model_dir="build/demo/pretrain", strategy_name="cpu")
 """
 
-import contextlib
 import dataclasses
 import time
 
-import keras
 import tensorflow as tf
 from tensorflow.io import gfile
 from tqdm import tqdm
 
 from data_prep import storage
-from data_prep.config import Config, PretrainConfig
+from data_prep.config import Config
 from data_prep.errors import InputError
 from data_prep.tokenizer import CLS, MASK, PAD, SEP, JapaneseTokenizer
 from pretrain.model import ElectraPretrainer, SpecialIds
-from pretrain.strategy import compute_dtype_policy, make_strategy, use_xla
+from pretrain.optimizer import make_optimizer
+from pretrain.strategy import compute_dtype_policy, global_dtype_policy, make_strategy, use_xla
+from pretrain.weights import layer_checkpoint
 
 ENCODER_DIR = "encoder"
-NO_WEIGHT_DECAY = ["LayerNorm", "layer_norm", "bias"]
-
-
-class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warmup to `peak` over `warmup_steps`, then linear decay to 0 at `total_steps` (BERT/ELECTRA)."""
-
-    def __init__(self, peak: float, warmup_steps: int, total_steps: int):
-        self.peak, self.warmup_steps, self.total_steps = peak, warmup_steps, total_steps
-
-    def __call__(self, step):
-        step = tf.cast(step, tf.float32)
-        decay = tf.maximum(0.0, 1.0 - step / float(max(1, self.total_steps)))
-        warmup = step / float(max(1, self.warmup_steps))
-        return self.peak * tf.where(step < self.warmup_steps, warmup, decay)
-
-    def get_config(self):
-        return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
-
-
-def make_optimizer(config: PretrainConfig) -> keras.optimizers.Optimizer:
-    optimizer = keras.optimizers.AdamW(
-        learning_rate=WarmupLinearDecay(config.learning_rate, config.warmup_steps, config.num_train_steps),
-        weight_decay=config.weight_decay, beta_1=0.9, beta_2=0.999, epsilon=config.adam_epsilon,
-        global_clipnorm=config.clip_norm)
-    optimizer.exclude_from_weight_decay(var_names=NO_WEIGHT_DECAY)
-    return optimizer
-
-
 def read_dataset_description(data_dir: str) -> dict:
     description = storage.read_json(storage.join(data_dir, "dataset.json"), "--data")
     if not description.get("complete"):
@@ -95,7 +67,7 @@ class Pretraining:
 
     def __init__(self, config: Config, specials: SpecialIds, strategy: tf.distribute.Strategy):
         self.config, self.strategy = config, strategy
-        with strategy.scope(), _global_dtype_policy(compute_dtype_policy(config.pretrain.mixed_precision, strategy)):
+        with strategy.scope(), global_dtype_policy(compute_dtype_policy(config.pretrain.mixed_precision, strategy)):
             self.model = ElectraPretrainer.from_config_tree(config.model, config.pretrain, specials)
             self.optimizer = make_optimizer(config.pretrain)
         self.jit_compile = use_xla(config.pretrain.jit_compile, strategy)
@@ -138,17 +110,6 @@ class Pretraining:
     def _reduce(self, per_replica_sums):
         """Only the last step of a loop is reduced across replicas: that is what gets logged."""
         return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica_sums.items()}
-
-
-@contextlib.contextmanager
-def _global_dtype_policy(name: str):
-    """Layers take the global policy when built; restoring it keeps one model's choice from leaking to the next."""
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(name)
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
 
 
 def _replica_rows(value, context):
@@ -199,7 +160,7 @@ def train(config: Config, data_dir: str, model_dir: str, strategy_name: str = "c
     specials = special_ids(tokenizer)
     run = Pretraining(config, specials, strategy)
     pretrain = config.pretrain
-    checkpoint = tf.train.Checkpoint(model=run.model, optimizer=run.optimizer)
+    checkpoint = tf.train.Checkpoint(model=layer_checkpoint(model=run.model), optimizer=run.optimizer)
     manager = tf.train.CheckpointManager(checkpoint, storage.join(model_dir, "checkpoints"),
                                          max_to_keep=pretrain.keep_checkpoint_max)
     _build(run, description["max_seq_length"])
@@ -264,7 +225,7 @@ def save_encoder(model: ElectraPretrainer, model_dir: str, step: int) -> None:
     A CheckpointManager (keeping one) so a crash mid-write leaves the previous encoder as the latest, never a
     half-written one.
     """
-    encoder = tf.train.Checkpoint(embeddings=model.embeddings, encoder=model.discriminator)
+    encoder = layer_checkpoint(embeddings=model.embeddings, encoder=model.discriminator)
     tf.train.CheckpointManager(encoder, storage.join(model_dir, ENCODER_DIR), max_to_keep=1).save(checkpoint_number=step)
 
 

@@ -46,3 +46,14 @@ def tokenizer(tokenizer_dir):
     from data_prep.tokenizer import JapaneseTokenizer
 
     return JapaneseTokenizer.load(tokenizer_dir)
+
+
+@pytest.fixture(scope="session")
+def ner_dir(tmp_path_factory, tokenizer_dir):
+    """ner-data on all of GSD r2.8-NE with the debug tokenizer, 64-token windows: (directory, stats)."""
+    from data_prep.config import NerDataConfig
+    from data_prep.ner_data import build_ner_data
+
+    out = str(tmp_path_factory.mktemp("ner"))
+    stats = build_ner_data(str(GSD_DIR), tokenizer_dir, out, NerDataConfig(max_seq_length=64))
+    return out, stats

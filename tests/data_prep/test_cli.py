@@ -64,8 +64,14 @@ def test_demo_runs_every_stage(tmp_path):
                              "--work-dir", str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     for line in ("corpus: ", "vocab: 4000 WordPieces", "pretraining-data: ", "ner-data test: 543 sentences",
-                 "pretrain: step 300 reached"):
+                 "pretrain: step 300 reached", "finetune dev: precision", "finetune test: precision"):
         assert line in result.stdout
     assert json.load(open(tmp_path / "pretrain_data" / "dataset.json"))["complete"]
     assert os.path.exists(tmp_path / "ner" / "labels.json")
     assert os.path.exists(tmp_path / "pretrain" / "encoder" / "ckpt-300.index")
+    results = json.load(open(tmp_path / "finetuned" / "results.json"))
+    test_types = {"DATE", "EVENT", "FAC", "GPE", "LANGUAGE", "LAW", "LOC", "MONEY", "MOVEMENT", "NORP", "ORDINAL",
+                  "ORG", "PERCENT", "PERSON", "PRODUCT", "QUANTITY", "TIME", "TITLE_AFFIX", "WORK_OF_ART"}
+    assert set(results["test"]["per_type"]) >= test_types
+    assert sum(results["test"]["per_type"][kind]["gold"] for kind in test_types) == 609
+    assert results["init"]["kind"] == "pretrained" and results["summary"]["test"]["f1"]["std"] == 0.0

@@ -1,21 +1,10 @@
 import json
 import os
 
-import pytest
 import tensorflow as tf
 
-from data_prep.config import NerDataConfig
 from data_prep.gsd import Entity
-from data_prep.ner_data import (FEATURES, build_ner_data, read_labeled_sentences, window_features, windows,
-                                word_labels)
-from tests.conftest import GSD_DIR
-
-
-@pytest.fixture(scope="module")
-def ner_dir(tmp_path_factory, tokenizer_dir):
-    out = str(tmp_path_factory.mktemp("ner"))
-    stats = build_ner_data(str(GSD_DIR), tokenizer_dir, out, NerDataConfig(max_seq_length=64))
-    return out, stats
+from data_prep.ner_data import FEATURES, read_labeled_sentences, window_features, windows, word_labels
 
 
 def test_stats_report_release_counts_and_unaligned_entities(ner_dir):

@@ -5,7 +5,8 @@ import numpy as np
 import tensorflow as tf
 
 from pretrain.model import SpecialIds
-from pretrain.trainer import Pretraining, WarmupLinearDecay
+from pretrain.optimizer import WarmupLinearDecay
+from pretrain.trainer import Pretraining
 from tests.pretrain.test_model import random_batch
 
 SPECIAL = SpecialIds(pad=0, cls=2, sep=3, mask=4)
@@ -48,3 +49,21 @@ def test_bfloat16_compute_keeps_float32_weights_and_finite_losses(debug_config):
     assert run.model.rtd_head.dense.compute_dtype == "bfloat16"
     assert {v.dtype for v in run.model.trainable_variables} == {"float32"}
     assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_repeated_tokens_take_the_step_of_their_summed_gradient():
+    """A sparse embedding gradient with a token repeated must step like its dense sum (Keras' Adam alone does not)."""
+    from pretrain.optimizer import DenseAdamW
+
+    sparse = tf.IndexedSlices(tf.constant([[1.0, -2.0], [1.0, -2.0], [1.0, -2.0], [0.5, 0.5]]),
+                              tf.constant([1, 1, 1, 3]), dense_shape=tf.constant([4, 2]))
+    steps = {}
+    for name, optimizer_class, gradient in (("dense", keras.optimizers.AdamW, tf.convert_to_tensor(sparse)),
+                                            ("ours", DenseAdamW, sparse), ("keras", keras.optimizers.AdamW, sparse)):
+        variable = keras.Variable(np.ones([4, 2], np.float32))
+        optimizer = optimizer_class(learning_rate=0.1, weight_decay=0.0, beta_1=0.5, beta_2=0.5)
+        for _ in range(2):
+            optimizer.apply_gradients([(gradient, variable)])
+        steps[name] = variable.numpy()
+    np.testing.assert_allclose(steps["ours"], steps["dense"], rtol=1e-6)
+    assert not np.allclose(steps["keras"], steps["dense"], rtol=1e-3)

@@ -1,0 +1,93 @@
+"""Entity-level evaluation: predicted character spans against gold character spans (exact start, end and
+type), precision/recall/F1 overall and per type; seqeval's word-level scores beside them as a diagnostic.
+
+Gold spans are GSD's own, so an entity whose edges fall inside a MeCab word can never be predicted exactly:
+it counts as a miss here (seqeval, which compares labels on our words, cannot see that). Predictions of a
+sentence split into windows are stitched back in word order before decoding (data_prep.bio.decode_bio).
+
+Example:
+    scores = evaluate(tagger, NerData.load("build/demo/ner"), "test")
+    scores["f1"], scores["per_type"]["PERSON"]["f1"], scores["seqeval"]["f1"]
+"""
+
+import collections
+
+import numpy as np
+from seqeval.metrics import f1_score, precision_score, recall_score
+
+from data_prep.bio import decode_bio
+from data_prep.ner_data import LabeledSentence
+from finetune.data import NerData
+
+
+def span_scores(gold: list[list], predicted: list[list]) -> dict:
+    """P/R/F1 of exact (start, end, type) matches, per sentence lists of anything with those attributes."""
+    counts = collections.defaultdict(collections.Counter)
+    for gold_spans, predicted_spans in zip(gold, predicted, strict=True):
+        gold_set = {(s.start, s.end, s.type) for s in gold_spans}
+        predicted_set = {(s.start, s.end, s.type) for s in predicted_spans}
+        for kind in {t for _, _, t in gold_set | predicted_set}:
+            counts[kind]["gold"] += sum(1 for s in gold_set if s[2] == kind)
+            counts[kind]["predicted"] += sum(1 for s in predicted_set if s[2] == kind)
+            counts[kind]["correct"] += sum(1 for s in gold_set & predicted_set if s[2] == kind)
+    total = sum(counts.values(), collections.Counter())
+    return {**_prf(total), "per_type": {kind: _prf(counts[kind]) for kind in sorted(counts)}}
+
+
+def _prf(count: collections.Counter) -> dict:
+    correct, gold, predicted = count["correct"], count["gold"], count["predicted"]
+    precision = correct / predicted if predicted else 0.0
+    recall = correct / gold if gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "gold": gold, "predicted": predicted,
+            "correct": correct}
+
+
+def seqeval_scores(gold_labels: list[list[str]], predicted_labels: list[list[str]]) -> dict:
+    return {"precision": precision_score(gold_labels, predicted_labels),
+            "recall": recall_score(gold_labels, predicted_labels),
+            "f1": f1_score(gold_labels, predicted_labels)}
+
+
+def predict_word_labels(tagger, data: NerData, split: str, sentences: list[LabeledSentence],
+                        batch_size: int = 64) -> list[tuple[list[str], list[float]]]:
+    """(label, probability) of every word of every sentence, windows stitched back together."""
+    # predict_on_batch compiles once per model, so scoring dev after every epoch does not retrace.
+    window_probs = [row for features, _ in data.dataset(split, batch_size)
+                    for row in _softmax(np.asarray(tagger.predict_on_batch(features)))]
+    expected = sum(len(s.windows) for s in sentences)
+    if len(window_probs) != expected:
+        raise ValueError(f"{split}: {len(window_probs)} examples in the TFRecord, {expected} windows in the jsonl")
+    results, examples = [], iter(window_probs)
+    for sentence in sentences:
+        probs = np.concatenate([next(examples)[:end - first] for first, end in sentence.windows])
+        results.append(([data.labels[i] for i in probs.argmax(-1)], probs.max(-1).tolist()))
+    return results
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    exp = np.exp(logits - logits.max(-1, keepdims=True))
+    return exp / exp.sum(-1, keepdims=True)
+
+
+def evaluate(tagger, data: NerData, split: str, batch_size: int = 64) -> dict:
+    """Char-span scores (overall, per type) with seqeval's word-level scores under "seqeval"."""
+    sentences = data.sentences(split)
+    predictions = predict_word_labels(tagger, data, split, sentences, batch_size)
+    predicted_spans = [decode_bio(labels, s.words, scores) for s, (labels, scores) in zip(sentences, predictions)]
+    scores = span_scores([s.entities for s in sentences], predicted_spans)
+    scores["seqeval"] = seqeval_scores([s.word_labels for s in sentences], [labels for labels, _ in predictions])
+    scores["sentences"] = len(sentences)
+    return scores
+
+
+def format_scores(name: str, scores: dict, per_type: bool = False) -> str:
+    lines = [f"{name}: precision {scores['precision']:.4f}  recall {scores['recall']:.4f}  F1 {scores['f1']:.4f}  "
+             f"({scores['correct']} of {scores['gold']} gold entities found, {scores['predicted']} predicted; "
+             f"seqeval word-level F1 {scores['seqeval']['f1']:.4f})"]
+    if per_type:
+        lines.append(f"  {'type':<14}{'P':>8}{'R':>8}{'F1':>8}{'gold':>7}{'pred':>7}")
+        for kind, row in scores["per_type"].items():
+            lines.append(f"  {kind:<14}{row['precision']:>8.4f}{row['recall']:>8.4f}{row['f1']:>8.4f}"
+                         f"{row['gold']:>7}{row['predicted']:>7}")
+    return "\n".join(lines)

@@ -1,0 +1,216 @@
+"""`electra-ja finetune`: trains the NER tagger, picks the best epoch on dev (never on test), evaluates it on
+dev and test, repeats for `--trials` seeds and writes the fine-tuned dir.
+
+Training follows google-research/electra's fine-tuning: AdamW with layer-wise learning-rate decay, linear
+warm-up over `warmup_proportion` of the steps then linear decay, global-norm clipping at 1.0, loss summed over a
+sentence's words and averaged over sentences. Keras `fit` runs it under the chosen strategy, with progress
+bars and TensorBoard (`OUT/tensorboard/trial-K`; dev scores per epoch under `.../dev`).
+
+Fine-tuned dir: `checkpoint/` (the trial with the best dev F1), `model_config.json`, `labels.json`,
+`tokenizer/`, and `results.json` written last, so its presence means the run finished.
+
+Example:
+    results = finetune(config, "build/demo/ner", "build/demo/pretrain", "build/demo/finetuned", trials=3)
+    results["summary"]["test"]["f1"]        # {"mean": ..., "std": ...}
+"""
+
+import dataclasses
+import statistics
+
+import keras
+import tensorflow as tf
+from tensorflow.io import gfile
+
+from data_prep import storage
+from data_prep.config import Config, ModelConfig
+from data_prep.errors import InputError
+from data_prep.tokenizer import JapaneseTokenizer
+from finetune.data import NerData
+from finetune.evaluation import evaluate, format_scores
+from finetune.model import TokenTagger, tagging_loss
+from finetune.optimizer import LayerwiseAdamW
+from pretrain.optimizer import WarmupLinearDecay
+from pretrain.strategy import compute_dtype_policy, global_dtype_policy, make_strategy, use_xla
+from pretrain.tf1_checkpoint import discriminator_tf1_names, load_tf1_variables, open_checkpoint
+from pretrain.trainer import ENCODER_DIR
+from pretrain.weights import layer_checkpoint
+
+CHECKPOINT_DIR = "checkpoint"
+CLIP_NORM = 1.0
+METRICS = ("precision", "recall", "f1")
+
+
+@dataclasses.dataclass(frozen=True)
+class Initialization:
+    """Where the encoder's first weights come from: a pretrain model dir, a TF1 checkpoint, or nowhere."""
+
+    kind: str  # "pretrained" | "tf1" | "random"
+    path: str | None
+    model: ModelConfig
+
+    @classmethod
+    def resolve(cls, init: str, config: Config, data: NerData, tokenizer: JapaneseTokenizer) -> "Initialization":
+        if init == "random":
+            found = cls("random", None, dataclasses.replace(config.model, vocab_size=tokenizer.vocab_size))
+        elif gfile.exists(storage.join(init, "model_config.json")):
+            found = cls._pretrained(init, tokenizer)
+        else:
+            open_checkpoint(init)
+            found = cls("tf1", init, dataclasses.replace(config.model, vocab_size=tokenizer.vocab_size))
+        if data.max_seq_length > found.model.max_position_embeddings:
+            raise InputError(f"--data: ner-data was built with max_seq_length {data.max_seq_length}, the model has "
+                             f"only {found.model.max_position_embeddings} positions")
+        return found
+
+    @classmethod
+    def _pretrained(cls, model_dir: str, tokenizer: JapaneseTokenizer) -> "Initialization":
+        if tf.train.latest_checkpoint(storage.join(model_dir, ENCODER_DIR)) is None:
+            raise InputError(f"--init-checkpoint {model_dir}: no {ENCODER_DIR}/ checkpoint yet (pretraining writes "
+                             "one at every save_checkpoints_steps)")
+        pretrained_tokenizer = JapaneseTokenizer.load(storage.join(model_dir, "tokenizer"), "--init-checkpoint")
+        if pretrained_tokenizer.vocab_hash() != tokenizer.vocab_hash():
+            raise InputError(f"--init-checkpoint {model_dir}: pretrained with another vocabulary than --data's "
+                             "(rebuild ner-data with the model dir's tokenizer/)")
+        description = storage.read_json(storage.join(model_dir, "model_config.json"), "--init-checkpoint")
+        return cls("pretrained", model_dir, ModelConfig(**description["model"]))
+
+    def load_into(self, tagger: TokenTagger) -> None:
+        if self.kind == "pretrained":
+            latest = tf.train.latest_checkpoint(storage.join(self.path, ENCODER_DIR))
+            layer_checkpoint(embeddings=tagger.embeddings, encoder=tagger.encoder).restore(latest).assert_consumed()
+        elif self.kind == "tf1":
+            load_tf1_variables(discriminator_tf1_names(tagger.embeddings, tagger.encoder), self.path)
+
+
+def weights_checkpoint(tagger: TokenTagger) -> tf.train.Checkpoint:
+    """The tagger's weights without optimizer state: what the fine-tuned dir keeps and export reads."""
+    return layer_checkpoint(embeddings=tagger.embeddings, encoder=tagger.encoder, classifier=tagger.classifier)
+
+
+class BestOnDev(keras.callbacks.Callback):
+    """Scores dev after every epoch, logs it, and keeps the weights of the best epoch (by char-span F1)."""
+
+    def __init__(self, data: NerData, log_dir: str, batch_size: int):
+        super().__init__()
+        self.data, self.batch_size = data, batch_size
+        self.writer = tf.summary.create_file_writer(storage.join(log_dir, "dev"))
+        self.epoch, self.scores, self.weights = None, None, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        scores = evaluate(self.model, self.data, "dev", self.batch_size)
+        with self.writer.as_default(step=epoch + 1):
+            for name in METRICS:
+                tf.summary.scalar(f"entity_{name}", scores[name])
+            tf.summary.scalar("seqeval_f1", scores["seqeval"]["f1"])
+        self.writer.flush()
+        print(f"epoch {epoch + 1}: " + format_scores("dev", scores), flush=True)
+        if self.scores is None or scores["f1"] > self.scores["f1"]:
+            self.epoch, self.scores, self.weights = epoch + 1, scores, self.model.get_weights()
+
+
+def train_trial(config: Config, data: NerData, init: Initialization, strategy: tf.distribute.Strategy, seed: int,
+                log_dir: str) -> tuple[TokenTagger, dict]:
+    """One fine-tuning run: returns the tagger at its best dev epoch and that trial's dev and test scores."""
+    settings = config.finetune
+    keras.utils.set_random_seed(seed)
+    if settings.batch_size % strategy.num_replicas_in_sync:
+        raise InputError(f"finetune.batch_size {settings.batch_size} is not divisible by "
+                         f"{strategy.num_replicas_in_sync} replicas")
+    steps_per_epoch = data.examples("train") // settings.batch_size
+    if steps_per_epoch == 0:
+        raise InputError(f"--data: {data.examples('train')} training examples, fewer than one batch of "
+                         f"{settings.batch_size}")
+    total_steps = steps_per_epoch * settings.num_epochs
+    with strategy.scope(), global_dtype_policy(compute_dtype_policy(settings.mixed_precision, strategy)):
+        tagger = TokenTagger(init.model, len(data.labels), settings.dropout)
+        tagger.build_variables(data.max_seq_length)
+        init.load_into(tagger)
+        schedule = WarmupLinearDecay(settings.learning_rate, int(settings.warmup_proportion * total_steps),
+                                     total_steps)
+        optimizer = LayerwiseAdamW(tagger.layer_depths(), settings.layerwise_lr_decay, learning_rate=schedule,
+                                   weight_decay=settings.weight_decay, epsilon=settings.adam_epsilon,
+                                   global_clipnorm=CLIP_NORM)
+        tagger.compile(optimizer=optimizer, loss=tagging_loss, jit_compile=use_xla(settings.jit_compile, strategy))
+    best = BestOnDev(data, log_dir, settings.batch_size)
+    tagger.fit(data.dataset("train", settings.batch_size, training=True, seed=seed).repeat(),
+               epochs=settings.num_epochs, steps_per_epoch=steps_per_epoch, shuffle=False,
+               callbacks=[keras.callbacks.TensorBoard(log_dir, update_freq=50), best], verbose=1)
+    tagger.set_weights(best.weights)
+    test = evaluate(tagger, data, "test", settings.batch_size)
+    return tagger, {"seed": seed, "best_epoch": best.epoch, "dev": best.scores, "test": test}
+
+
+def finetune(config: Config, data_dir: str, init: str, out_dir: str, trials: int = 1, strategy_name: str = "cpu",
+             tpu: str | None = None) -> dict:
+    if trials < 1:
+        raise InputError(f"--trials {trials}: expected at least 1")
+    data = NerData.load(data_dir)
+    tokenizer = JapaneseTokenizer.load(data.tokenizer_dir, "--data")
+    initialization = Initialization.resolve(init, config, data, tokenizer)
+    storage.make_output_dir(out_dir, "--out")
+    results_path = storage.join(out_dir, "results.json")
+    if gfile.exists(results_path):
+        gfile.remove(results_path)  # the old run's marker must not vouch for the new run's checkpoint
+    strategy = make_strategy(strategy_name, tpu)
+    runs = []
+    for trial in range(trials):
+        seed = config.finetune.seed + trial
+        print(f"\nfinetune: trial {trial + 1}/{trials} (seed {seed}, init {initialization.kind})", flush=True)
+        tagger, run = train_trial(config, data, initialization, strategy, seed,
+                                  storage.join(out_dir, "tensorboard", f"trial-{trial + 1}"))
+        print(format_scores("dev", run["dev"]) + "\n" + format_scores("test", run["test"]), flush=True)
+        if not runs or run["dev"]["f1"] > max(r["dev"]["f1"] for r in runs):
+            tf.train.CheckpointManager(weights_checkpoint(tagger), storage.join(out_dir, CHECKPOINT_DIR),
+                                       max_to_keep=1).save(checkpoint_number=trial + 1)
+        runs.append(run)
+    selected = max(range(trials), key=lambda i: runs[i]["dev"]["f1"])
+    _write_model_files(out_dir, config, data, initialization, tokenizer)
+    results = {
+        "init": {"kind": initialization.kind, "path": initialization.path},
+        "data": data_dir,
+        "finetune": dataclasses.asdict(config.finetune),
+        "selected_trial": selected + 1,
+        "dev": runs[selected]["dev"],
+        "test": runs[selected]["test"],
+        "summary": {split: _mean_std(runs, split) for split in ("dev", "test")},
+        "trials": runs,
+    }
+    storage.write_json(results_path, results)
+    return results
+
+
+def _mean_std(runs: list[dict], split: str) -> dict:
+    """Mean and sample standard deviation (0 for one trial) of each metric over trials."""
+    summary = {}
+    for name in METRICS:
+        values = [run[split][name] for run in runs]
+        summary[name] = {"mean": statistics.fmean(values),
+                         "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+    return summary
+
+
+def _write_model_files(out_dir: str, config: Config, data: NerData, init: Initialization,
+                       tokenizer: JapaneseTokenizer) -> None:
+    storage.write_json(storage.join(out_dir, "model_config.json"), {
+        "model": dataclasses.asdict(init.model),
+        "num_labels": len(data.labels),
+        "max_seq_length": data.max_seq_length,
+        "finetune": dataclasses.asdict(config.finetune),
+        "init": {"kind": init.kind, "path": init.path},
+    })
+    storage.write_json(storage.join(out_dir, "labels.json"), {"scheme": "BIO", "labels": data.labels})
+    tokenizer.save(storage.join(out_dir, "tokenizer"))
+
+
+def load_finetuned(model_dir: str, flag: str = "--model") -> tuple[TokenTagger, dict, list[str]]:
+    """The tagger of a finished fine-tuned dir with its model_config.json and label names."""
+    if not gfile.exists(storage.join(model_dir, "results.json")):
+        raise InputError(f"{flag} {model_dir}: not a finished fine-tuned dir (no results.json; did finetune "
+                         "complete?)")
+    description = storage.read_json(storage.join(model_dir, "model_config.json"), flag)
+    labels = storage.read_json(storage.join(model_dir, "labels.json"), flag)["labels"]
+    tagger = TokenTagger(ModelConfig(**description["model"]), len(labels))
+    tagger.build_variables()
+    latest = tf.train.latest_checkpoint(storage.join(model_dir, CHECKPOINT_DIR))
+    weights_checkpoint(tagger).restore(latest).assert_consumed()
+    return tagger, description, labels

@@ -1,0 +1,55 @@
+"""The optimizer of BERT/ELECTRA: AdamW (no decay on LayerNorm and biases), linear warm-up then linear decay.
+
+Keras' Adam applies a sparse gradient (tf.IndexedSlices, what an embedding lookup produces) slice by slice:
+with a token repeated in the batch its second moment gets the sum of the squared per-occurrence gradients
+instead of the square of their sum, so frequent tokens (and the 2-row segment embedding, hit at every position)
+take steps up to sqrt(occurrences) times too large, and a batch split over replicas steps differently again.
+DenseAdamW densifies such gradients first, which is Adam's definition and what google-research/electra's
+optimizer computes.
+
+Example:
+    optimizer = make_optimizer(config.pretrain)
+"""
+
+import keras
+import tensorflow as tf
+
+from data_prep.config import PretrainConfig
+
+NO_WEIGHT_DECAY = ["LayerNorm", "layer_norm", "bias"]
+
+
+class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warmup to `peak` over `warmup_steps`, then linear decay to 0 at `total_steps` (BERT/ELECTRA)."""
+
+    def __init__(self, peak: float, warmup_steps: int, total_steps: int):
+        self.peak, self.warmup_steps, self.total_steps = peak, warmup_steps, total_steps
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        decay = tf.maximum(0.0, 1.0 - step / float(max(1, self.total_steps)))
+        warmup = step / float(max(1, self.warmup_steps))
+        return self.peak * tf.where(step < self.warmup_steps, warmup, decay)
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
+
+
+class DenseAdamW(keras.optimizers.AdamW):
+    """AdamW with sparse gradients summed per row before the moments are updated."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.exclude_from_weight_decay(var_names=NO_WEIGHT_DECAY)
+
+    def update_step(self, gradient, variable, learning_rate):
+        if isinstance(gradient, tf.IndexedSlices):
+            gradient = tf.convert_to_tensor(gradient)
+        super().update_step(gradient, variable, learning_rate)
+
+
+def make_optimizer(config: PretrainConfig) -> keras.optimizers.Optimizer:
+    return DenseAdamW(learning_rate=WarmupLinearDecay(config.learning_rate, config.warmup_steps,
+                                                      config.num_train_steps),
+                      weight_decay=config.weight_decay, beta_1=0.9, beta_2=0.999, epsilon=config.adam_epsilon,
+                      global_clipnorm=config.clip_norm)

@@ -1,0 +1,51 @@
+"""Char-span scores against seqeval on the same predictions, where GSD's entities sit on MeCab word edges."""
+
+import numpy as np
+import pytest
+from seqeval.metrics import classification_report
+
+from data_prep.bio import decode_bio
+from finetune.data import NerData
+from finetune.evaluation import seqeval_scores, span_scores
+
+
+def aligned_sentences(data, split):
+    """Sentences whose gold entities are exactly what their gold word labels decode to."""
+    return [s for s in data.sentences(split)
+            if {(e.start, e.end, e.type) for e in s.entities}
+            == {(p.start, p.end, p.type) for p in decode_bio(s.word_labels, s.words)}]
+
+
+def perturbed(labels, names, rng, rate):
+    """Gold labels with a fraction replaced at random: dangling I-, wrong types, missed and extra words."""
+    return [names[rng.integers(len(names))] if rng.random() < rate else label for label in labels]
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.1, 0.3])
+def test_char_span_scores_equal_seqeval_on_aligned_sentences(ner_dir, rate):
+    data = NerData.load(ner_dir[0])
+    sentences = aligned_sentences(data, "dev")
+    assert len(sentences) > 450  # 10 of dev's 795 entities are unaligned
+    rng = np.random.default_rng(int(rate * 10))
+    predicted = [perturbed(s.word_labels, data.labels, rng, rate) for s in sentences]
+    assert any(p[i].startswith("I-") and (i == 0 or p[i - 1] == "O") for p in predicted for i in range(len(p))) \
+        or rate == 0.0
+
+    ours = span_scores([s.entities for s in sentences], [decode_bio(p, s.words) for s, p in zip(sentences, predicted)])
+    theirs = seqeval_scores([s.word_labels for s in sentences], predicted)
+    for name in ("precision", "recall", "f1"):
+        assert ours[name] == pytest.approx(theirs[name], abs=1e-12)
+    report = classification_report([s.word_labels for s in sentences], predicted, output_dict=True, zero_division=0)
+    for kind, row in ours["per_type"].items():
+        if row["gold"]:
+            assert row["f1"] == pytest.approx(report[kind]["f1-score"], abs=1e-12), kind
+            assert row["gold"] == report[kind]["support"]
+
+
+def test_unaligned_gold_entities_count_as_misses_even_for_perfect_word_labels(ner_dir):
+    data = NerData.load(ner_dir[0])
+    sentences = data.sentences("test")
+    scores = span_scores([s.entities for s in sentences], [decode_bio(s.word_labels, s.words) for s in sentences])
+    assert scores["gold"] == 609
+    assert scores["correct"] == 609 - 4  # the 4 unaligned test entities of stats.json
+    assert seqeval_scores([s.word_labels for s in sentences], [s.word_labels for s in sentences])["f1"] == 1.0
