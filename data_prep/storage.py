@@ -45,6 +45,19 @@ def atomic_output(path: str):
             gfile.remove(tmp)
 
 
+def publish_dir(tmp: str, path: str, last: str | None = None) -> None:
+    """Moves a finished directory `tmp` to `path`. Locally one rename; on GCS, where directories cannot be renamed,
+    file by file with `last` (e.g. saved_model.pb) copied last, so a watcher never sees it before the rest."""
+    if not is_gcs(path):
+        gfile.rename(tmp, path)
+        return
+    files = [join(root, name)[len(tmp):].lstrip("/") for root, _, names in gfile.walk(tmp) for name in names]
+    for relative in sorted(files, key=lambda f: f == last):
+        gfile.makedirs(posixpath.dirname(join(path, relative)))
+        gfile.copy(join(tmp, relative), join(path, relative), overwrite=True)
+    gfile.rmtree(tmp)
+
+
 def write_text(path: str, text: str) -> None:
     with atomic_output(path) as tmp, gfile.GFile(tmp, "w") as f:
         f.write(text)

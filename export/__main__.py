@@ -1,0 +1,3 @@
+from data_prep.console import stage_main
+
+stage_main("export")

@@ -1,0 +1,22 @@
+"""export's subcommand: `electra-ja export`."""
+
+from data_prep.console import Command
+
+
+def _add_arguments(parser):
+    parser.add_argument("--model", required=True, help="fine-tuned dir (finetune --out)")
+    parser.add_argument("--export-dir", required=True, metavar="BASE_PATH",
+                        help="TF Serving base path; the model goes to BASE_PATH/<version>/")
+    parser.add_argument("--version", type=int, help="default: one more than the highest version already there")
+
+
+def _run(args):
+    from export.saved_model import export_model
+
+    path = export_model(args.model, args.export_dir, args.version)
+    print(f"export: SavedModel at {path} (signatures serving_default and labels; assets: vocab, tokenizer config, "
+          f"labels.json, model_config.json)")
+
+
+export_command = Command("export a fine-tuned dir as a TF Serving SavedModel (BASE_PATH/<version>/)", _add_arguments,
+                         _run)

@@ -1,0 +1,92 @@
+"""`electra-ja export`: a fine-tuned dir -> a TF Serving SavedModel at BASE_PATH/<version>/ (export/contract.py).
+
+Any sequence length works (the seed exported a fixed 512, so every request paid for 512 positions). The version
+is written under a hidden temporary name and renamed into place, because tensorflow_model_server polls the base
+path and would try to load a half-written version. assets.extra/ holds one warm-up request, which
+tensorflow_model_server replays at load so the first real request does not pay for graph compilation.
+
+Example:
+    path = export_model("build/demo/finetuned", "build/demo/export")      # build/demo/export/1
+"""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tensorflow.io import gfile
+
+from data_prep import storage
+from data_prep.errors import InputError
+from export.contract import (ASSETS_DIR, INPUTS, LABEL_IDS, LABEL_NAMES, LABELS_SIGNATURE, PREDICTIONS,
+                             PROBABILITIES, SERVING_SIGNATURE, numeric_versions)
+from finetune.model import TokenTagger
+from finetune.trainer import load_finetuned
+
+WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
+
+
+def serving_archive(tagger: TokenTagger, labels: list[str]) -> keras.export.ExportArchive:
+    """The two signatures of the contract over `tagger`'s weights."""
+    archive = keras.export.ExportArchive()
+    archive.track(tagger)
+
+    def serve(input_ids, input_mask, segment_ids, labeled_positions):
+        logits = tagger({"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids,
+                         "labeled_positions": labeled_positions}, training=False)
+        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        return {PREDICTIONS: tf.argmax(probabilities, axis=-1, output_type=tf.int64), PROBABILITIES: probabilities}
+
+    def label_names(label_ids):
+        return {LABEL_NAMES: tf.gather(tf.constant(labels), label_ids)}
+
+    archive.add_endpoint(SERVING_SIGNATURE, serve,
+                         input_signature=[tf.TensorSpec([None, None], tf.int32, name=name) for name in INPUTS])
+    archive.add_endpoint(LABELS_SIGNATURE, label_names,
+                         input_signature=[tf.TensorSpec([None], tf.int32, name=LABEL_IDS)])
+    return archive
+
+
+def export_model(model_dir: str, export_base: str, version: int | None = None) -> str:
+    tagger, description, labels = load_finetuned(model_dir)
+    storage.make_output_dir(export_base, "--export-dir")
+    existing = numeric_versions(gfile.listdir(export_base))
+    version = version if version is not None else (existing[-1] + 1 if existing else 1)
+    if version < 1:
+        raise InputError(f"--version {version}: TF Serving versions are positive integers")
+    if version in existing:
+        raise InputError(f"--version {version}: {storage.join(export_base, str(version))} exists (a served version "
+                         "is never overwritten; pick a new one or omit --version)")
+    final = storage.join(export_base, str(version))
+    tmp = storage.temp_name(final)
+    try:
+        serving_archive(tagger, labels).write_out(tmp, verbose=False)
+        _copy_assets(model_dir, storage.join(tmp, ASSETS_DIR))
+        _write_warmup_request(storage.join(tmp, WARMUP_FILE), description["max_seq_length"])
+        storage.publish_dir(tmp, final, last="saved_model.pb")
+    finally:
+        if gfile.exists(tmp):
+            gfile.rmtree(tmp)
+    return final
+
+
+def _copy_assets(model_dir: str, assets: str) -> None:
+    gfile.makedirs(assets)
+    for source in (storage.join(model_dir, "tokenizer", "vocab.txt"),
+                   storage.join(model_dir, "tokenizer", "tokenizer_config.json"),
+                   storage.join(model_dir, "labels.json"), storage.join(model_dir, "model_config.json")):
+        gfile.copy(source, storage.join(assets, os.path.basename(source)), overwrite=True)
+
+
+def _write_warmup_request(path: str, length: int) -> None:
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(signature_name=SERVING_SIGNATURE))
+    ones = np.ones([1, length], np.int32)
+    for name, value in (("input_ids", ones), ("input_mask", ones), ("segment_ids", 0 * ones),
+                        ("labeled_positions", ones)):
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+    gfile.makedirs(os.path.dirname(path))
+    with tf.io.TFRecordWriter(path) as writer:
+        writer.write(prediction_log_pb2.PredictionLog(
+            predict_log=prediction_log_pb2.PredictLog(request=request)).SerializeToString())

@@ -1,0 +1,148 @@
+"""Where request tensors go: an in-process SavedModel, a TF Serving gRPC endpoint, or its REST endpoint (row or
+columnar JSON). All three answer `predict(inputs) -> (chunk_predictions, chunk_probs)` and `label_names()`,
+which over a server comes from the model metadata (num_labels) and the `labels` signature.
+
+Example:
+    backend = GrpcBackend("127.0.0.1:8500", "ner")
+    predictions, probabilities = backend.predict(pad_batch(windows))
+"""
+
+import json
+import urllib.error
+import urllib.request
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from tensorflow.io import gfile
+from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2, predict_pb2, prediction_service_pb2_grpc
+
+from data_prep import storage
+from data_prep.errors import InputError
+from export.contract import (LABEL_IDS, LABEL_NAMES, LABELS_SIGNATURE, PREDICTIONS, PROBABILITIES, SERVING_SIGNATURE,
+                             latest_version)
+
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+
+
+class ServerError(InputError):
+    """The server refused or could not be reached; the message says which and why."""
+
+
+def version_dir(base_path: str) -> str:
+    """BASE_PATH/<highest version>, or `base_path` itself when it is a version directory."""
+    if gfile.exists(storage.join(base_path, "saved_model.pb")):
+        return base_path
+    version = latest_version(gfile.listdir(base_path)) if gfile.isdir(base_path) else None
+    if version is None:
+        raise InputError(f"--model-base-path {base_path}: no <version>/saved_model.pb (run `electra-ja export`)")
+    return storage.join(base_path, version)
+
+
+class SavedModelBackend:
+    def __init__(self, base_path: str):
+        self.path = version_dir(base_path)
+        self._model = tf.saved_model.load(self.path)
+        self._serve = self._model.signatures[SERVING_SIGNATURE]
+
+    def predict(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        outputs = self._serve(**{name: tf.constant(value) for name, value in inputs.items()})
+        return outputs[PREDICTIONS].numpy(), outputs[PROBABILITIES].numpy()
+
+    def label_names(self) -> list[str]:
+        count = self._serve.structured_outputs[PROBABILITIES].shape[-1]
+        names = self._model.signatures[LABELS_SIGNATURE](**{LABEL_IDS: tf.range(count, dtype=tf.int32)})
+        return [name.decode("utf-8") for name in names[LABEL_NAMES].numpy()]
+
+
+class GrpcBackend:
+    def __init__(self, address: str, model_name: str, timeout: float = 60.0):
+        self.address, self.model_name, self.timeout = address, model_name, timeout
+        self._channel = grpc.insecure_channel(address, options=[("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                                                                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)])
+        self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+
+    def predict(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        outputs = self._call(SERVING_SIGNATURE, inputs)
+        return outputs[PREDICTIONS], outputs[PROBABILITIES]
+
+    def label_names(self) -> list[str]:
+        request = get_model_metadata_pb2.GetModelMetadataRequest(
+            model_spec=model_pb2.ModelSpec(name=self.model_name), metadata_field=["signature_def"])
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        self._rpc(self._stub.GetModelMetadata, request).metadata["signature_def"].Unpack(signatures)
+        count = signatures.signature_def[SERVING_SIGNATURE].outputs[PROBABILITIES].tensor_shape.dim[-1].size
+        names = self._call(LABELS_SIGNATURE, {LABEL_IDS: np.arange(count, dtype=np.int32)})[LABEL_NAMES]
+        return [name.decode("utf-8") for name in names]
+
+    def _call(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=self.model_name,
+                                                                            signature_name=signature))
+        for name, value in inputs.items():
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+        response = self._rpc(self._stub.Predict, request)
+        return {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
+
+    def _rpc(self, method, request):
+        try:
+            return method(request, timeout=self.timeout)
+        except grpc.RpcError as error:
+            raise ServerError(f"--server {self.address} (gRPC): {error.code().name}: {error.details()}") from None
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+class RestBackend:
+    def __init__(self, address: str, model_name: str, columnar: bool = False, timeout: float = 60.0):
+        self.url = f"http://{address}/v1/models/{model_name}"
+        self.address, self.columnar, self.timeout = address, columnar, timeout
+
+    def predict(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        outputs = self._call(SERVING_SIGNATURE, inputs)
+        return (np.asarray(outputs[PREDICTIONS], np.int64), np.asarray(outputs[PROBABILITIES], np.float32))
+
+    def label_names(self) -> list[str]:
+        metadata = self._request(f"{self.url}/metadata")
+        serving = metadata["metadata"]["signature_def"]["signature_def"][SERVING_SIGNATURE]
+        count = int(serving["outputs"][PROBABILITIES]["tensor_shape"]["dim"][-1]["size"])
+        return list(self._call(LABELS_SIGNATURE, {LABEL_IDS: np.arange(count, dtype=np.int32)})[LABEL_NAMES])
+
+    def _call(self, signature: str, inputs: dict[str, np.ndarray]) -> dict:
+        if self.columnar:
+            reply = self._request(f"{self.url}:predict", {"signature_name": signature,
+                                                          "inputs": {k: v.tolist() for k, v in inputs.items()}})
+            outputs = reply["outputs"]
+            return outputs if isinstance(outputs, dict) else {_only_output(signature): outputs}
+        rows = len(next(iter(inputs.values())))
+        instances = [{k: v[i].tolist() for k, v in inputs.items()} for i in range(rows)]
+        if len(inputs) == 1:
+            instances = [row[next(iter(inputs))] for row in instances]
+        predictions = self._request(f"{self.url}:predict", {"signature_name": signature,
+                                                            "instances": instances})["predictions"]
+        if predictions and isinstance(predictions[0], dict):
+            return {name: [row[name] for row in predictions] for name in predictions[0]}
+        return {_only_output(signature): predictions}
+
+    def _request(self, url: str, body: dict | None = None) -> dict:
+        data = json.dumps(body).encode("utf-8") if body is not None else None
+        request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            raise ServerError(f"--server {self.address} (REST): HTTP {error.code}: {_error_text(error)}") from None
+        except (urllib.error.URLError, OSError) as error:
+            raise ServerError(f"--server {self.address} (REST): {getattr(error, 'reason', error)}") from None
+
+
+def _only_output(signature: str) -> str:
+    return LABEL_NAMES if signature == LABELS_SIGNATURE else PREDICTIONS
+
+
+def _error_text(error: urllib.error.HTTPError) -> str:
+    body = error.read()
+    try:
+        return json.loads(body)["error"]
+    except (ValueError, KeyError, TypeError):
+        return body.decode("utf-8", "replace")[:500]

@@ -1,0 +1,69 @@
+"""serving's subcommands: `electra-ja serve` (local TF-Serving-compatible server) and `electra-ja predict`."""
+
+from data_prep.console import Command
+
+
+def _add_serve_arguments(parser):
+    parser.add_argument("--model-base-path", required=True, help="export base path; the highest version is served")
+    parser.add_argument("--name", default="ner", help="model name in request paths and ModelSpecs")
+    parser.add_argument("--grpc-port", type=int, default=8500)
+    parser.add_argument("--rest-port", type=int, default=8501, help="0 disables REST, as in tensorflow_model_server")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 exposes the server)")
+    parser.add_argument("--max-batch-size", type=int, default=256, help="largest batch a request may carry")
+
+
+def _run_serve(args):
+    import signal
+    import threading
+
+    from serving.served_model import ServedModel
+    from serving.server import ModelServer
+
+    model = ServedModel.load(args.model_base_path, args.name, args.max_batch_size)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with ModelServer(model, args.host, args.grpc_port, args.rest_port) as server:
+        rest = f", REST http://{args.host}:{server.rest_port}/v1/models/{args.name}" if server.rest_port else ""
+        print(f"serve: model {args.name!r} version {model.version} from {model.path}: gRPC {args.host}:"
+              f"{server.grpc_port}{rest}", flush=True)
+        stop.wait()
+    print("serve: stopped", flush=True)
+
+
+def _add_predict_arguments(parser):
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--server", metavar="HOST:PORT", help="a TF Serving (or `electra-ja serve`) endpoint")
+    where.add_argument("--model-base-path", help="run the exported SavedModel in this process instead")
+    parser.add_argument("--protocol", choices=("grpc", "rest", "rest-columnar"), default="grpc")
+    parser.add_argument("--name", default="ner", help="model name on the server")
+    parser.add_argument("--tokenizer", help="with --server: the export's assets/ dir (vocab, tokenizer config, "
+                                            "model_config.json)")
+    parser.add_argument("--max-seq-length", type=int, help="window length; default: model_config.json's")
+    parser.add_argument("--batch-size", type=int, default=64, help="windows per request")
+    parser.add_argument("texts", nargs="+", metavar="TEXT", help="texts to tag; '-' reads one text per line from stdin")
+
+
+def _run_predict(args):
+    import json
+    import sys
+
+    from data_prep.errors import InputError
+    from serving.client import EntityClient
+
+    if args.server and not args.tokenizer:
+        raise InputError("--tokenizer is required with --server (point it at BASE_PATH/<version>/assets)")
+    if args.server:
+        client = EntityClient.for_server(args.server, args.protocol, args.name, args.tokenizer, args.max_seq_length,
+                                         args.batch_size)
+    else:
+        client = EntityClient.from_export(args.model_base_path, args.batch_size)
+    texts = [line.rstrip("\n") for line in sys.stdin] if args.texts == ["-"] else args.texts
+    for text, found in zip(texts, client.predict(texts)):
+        print(json.dumps({"text": text, "entities": found}, ensure_ascii=False), flush=True)
+
+
+serve_command = Command("serve an export over TF Serving's gRPC and REST APIs (local, TF-Serving-compatible)",
+                        _add_serve_arguments, _run_serve)
+predict_command = Command("tag texts with entities and their character offsets, via a server or in-process",
+                          _add_predict_arguments, _run_predict)

@@ -1,0 +1,79 @@
+"""Text in, entities out: the client library behind `electra-ja predict`.
+
+Texts are cut into sentence windows (serving.features), windows of many texts are batched into one request of
+at most `batch_size` rows, the backend labels each word, and BIO decoding (data_prep.bio) gives entities with
+offsets into each original text.
+
+Example:
+    client = EntityClient.from_export("build/demo/export")          # or EntityClient.for_server(...)
+    client.predict(["三代目 J SOUL BROTHERSが出演した。"])
+    # [[{"text": "三代目 J SOUL BROTHERS", "type": "ORG", "start": 0, "end": 20, "score": 0.93}]]
+"""
+
+import json
+
+from tensorflow.io import gfile
+
+from data_prep import storage
+from data_prep.errors import InputError
+from data_prep.tokenizer import JapaneseTokenizer
+from export.contract import ASSETS_DIR
+from serving.backends import GrpcBackend, RestBackend, SavedModelBackend
+from serving.features import entities, pad_batch, text_windows
+
+PROTOCOLS = ("grpc", "rest", "rest-columnar")
+
+
+class EntityClient:
+    def __init__(self, backend, tokenizer: JapaneseTokenizer, max_seq_length: int, batch_size: int = 64):
+        self.backend, self.tokenizer = backend, tokenizer
+        self.max_seq_length, self.batch_size = max_seq_length, batch_size
+        self._labels = None
+
+    @classmethod
+    def from_export(cls, base_path: str, batch_size: int = 64) -> "EntityClient":
+        backend = SavedModelBackend(base_path)
+        assets = storage.join(backend.path, ASSETS_DIR)
+        return cls(backend, JapaneseTokenizer.load(assets, "--model-base-path"), _max_seq_length(assets), batch_size)
+
+    @classmethod
+    def for_server(cls, address: str, protocol: str, model_name: str, tokenizer_dir: str,
+                   max_seq_length: int | None = None, batch_size: int = 64) -> "EntityClient":
+        """`tokenizer_dir`: the export's assets/ (or any copy of the model's tokenizer dir)."""
+        if protocol not in PROTOCOLS:
+            raise InputError(f"--protocol {protocol}: expected one of {', '.join(PROTOCOLS)}")
+        backend = (GrpcBackend(address, model_name) if protocol == "grpc"
+                   else RestBackend(address, model_name, columnar=protocol == "rest-columnar"))
+        tokenizer = JapaneseTokenizer.load(tokenizer_dir)
+        return cls(backend, tokenizer, max_seq_length or _max_seq_length(tokenizer_dir), batch_size)
+
+    @property
+    def labels(self) -> list[str]:
+        if self._labels is None:
+            self._labels = self.backend.label_names()
+        return self._labels
+
+    def predict(self, texts: list[str]) -> list[list[dict]]:
+        rows = [(index, window) for index, text in enumerate(texts)
+                for window in text_windows(self.tokenizer, text, self.max_seq_length)]
+        words, labels, scores = ([[] for _ in texts] for _ in range(3))
+        for first in range(0, len(rows), self.batch_size):
+            batch = rows[first:first + self.batch_size]
+            predictions, probabilities = self.backend.predict(pad_batch([window for _, window in batch]))
+            for row, (index, window) in enumerate(batch):
+                count = len(window.positions)
+                label_ids = predictions[row, :count]
+                words[index].extend(window.words)
+                labels[index].extend(self.labels[i] for i in label_ids)
+                scores[index].extend(float(probabilities[row, j, i]) for j, i in enumerate(label_ids))
+        return [entities(text, words[i], labels[i], scores[i]) for i, text in enumerate(texts)]
+
+
+def _max_seq_length(directory: str) -> int:
+    """The window length the model was fine-tuned with (model_config.json beside the tokenizer files)."""
+    path = storage.join(directory, "model_config.json")
+    if not gfile.exists(path):
+        raise InputError(f"--tokenizer {directory}: no model_config.json to read max_seq_length from; pass "
+                         "--max-seq-length or point --tokenizer at the export's assets/ directory")
+    with gfile.GFile(path, "r") as f:
+        return json.load(f)["max_seq_length"]

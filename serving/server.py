@@ -1,0 +1,67 @@
+"""`electra-ja serve`: a local server speaking the part of TF Serving's gRPC and REST APIs that clients use,
+over the SavedModel `electra-ja export` wrote. The embedded default for laptops, tests and the demo;
+production runs tensorflow_model_server on the same BASE_PATH (serving/models.config, README).
+
+Like tensorflow_model_server it serves the highest numeric version under the base path and a REST port of 0
+means no REST. Unlike it, it loads that version once at start (no polling for new versions) and binds
+127.0.0.1 unless told otherwise.
+
+Example:
+    server = ModelServer(ServedModel.load("build/demo/export", "ner"), grpc_port=8500, rest_port=8501)
+    server.start(); ...; server.stop()
+"""
+
+import threading
+from concurrent import futures
+
+import grpc
+
+from data_prep.errors import InputError
+from serving.grpc_api import add_services
+from serving.rest_api import MAX_BODY_BYTES, make_rest_server
+from serving.served_model import ServedModel
+
+
+class ModelServer:
+    def __init__(self, model: ServedModel, host: str = "127.0.0.1", grpc_port: int = 8500, rest_port: int = 8501,
+                 workers: int = 16):
+        self.model, self.host, self.workers = model, host, workers
+        self.grpc_port, self.rest_port = grpc_port, rest_port
+        self._grpc, self._rest, self._rest_thread = None, None, None
+
+    def start(self) -> None:
+        self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=self.workers), options=[
+            ("grpc.max_receive_message_length", MAX_BODY_BYTES), ("grpc.max_send_message_length", MAX_BODY_BYTES)])
+        add_services(self._grpc, self.model)
+        try:
+            bound = self._grpc.add_insecure_port(f"{self.host}:{self.grpc_port}")
+        except RuntimeError:
+            bound = 0
+        if not bound:
+            raise InputError(f"--grpc-port {self.grpc_port}: cannot listen on {self.host}:{self.grpc_port} "
+                             "(in use, or not an address of this machine)")
+        self.grpc_port = bound
+        if self.rest_port:
+            try:
+                self._rest = make_rest_server(self.model, self.host, self.rest_port)
+            except OSError as error:
+                raise InputError(f"--rest-port {self.rest_port}: cannot listen on {self.host}:{self.rest_port} "
+                                 f"({error.strerror})") from None
+            self.rest_port = self._rest.server_address[1]
+            self._rest_thread = threading.Thread(target=self._rest.serve_forever, name="rest", daemon=True)
+            self._rest_thread.start()
+        self._grpc.start()
+
+    def stop(self, grace: float = 2.0) -> None:
+        if self._rest is not None:
+            self._rest.shutdown()
+            self._rest.server_close()
+        if self._grpc is not None:
+            self._grpc.stop(grace).wait()
+
+    def __enter__(self) -> "ModelServer":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
