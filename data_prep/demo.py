@@ -1,11 +1,24 @@
 """`electra-ja demo`: every stage on configs/debug.yaml and the shipped data, each through its own CLI.
 
-Stages are called by command name through the dispatcher, so the demo exercises exactly what users type.
+Stages are called by command name through the dispatcher, so the demo exercises exactly what users type. It
+ends by starting `electra-ja serve` as a separate process, asking it over gRPC and REST for the entities of the
+seed's sentence and of a sentence with spaces, and stopping it.
 """
 
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
 import time
 
 from data_prep.console import Command, registered_commands, run
+from data_prep.errors import InputError
+
+MARKER = ".electra-ja-demo"
+SERVED_TEXTS = ("ノルウェーの劇作家ヘンリック・イプセンの劇詩『ペール・ギュント』の登場人物に因んで命名された。",
+                "三代目 J SOUL BROTHERSが 東京ドームで公演した。")
 
 
 def demo_steps(config: str, data_dir: str, work_dir: str) -> list[tuple[str, list[str]]]:
@@ -23,6 +36,8 @@ def demo_steps(config: str, data_dir: str, work_dir: str) -> list[tuple[str, lis
         ("pretrain", ["--data", f"{work_dir}/pretrain_data", "--model-dir", f"{work_dir}/pretrain", *common]),
         ("finetune", ["--data", f"{work_dir}/ner", "--init-checkpoint", f"{work_dir}/pretrain",
                       "--out", f"{work_dir}/finetuned", *common]),
+        ("evaluate", ["--model", f"{work_dir}/finetuned", "--data", f"{work_dir}/ner", "--split", "test"]),
+        ("export", ["--model", f"{work_dir}/finetuned", "--export-dir", f"{work_dir}/export"]),
     ]
 
 
@@ -33,16 +48,58 @@ def _add_arguments(parser):
 
 
 def _run(args):
-    from data_prep.errors import InputError
-
+    _fresh_work_dir(args.work_dir)
     commands = registered_commands()
     for name, argv in demo_steps(args.config, args.data_dir, args.work_dir):
-        print(f"\n=== electra-ja {name} {' '.join(argv)}", flush=True)
-        started = time.time()
-        if run([name, *argv], commands) != 0:
-            raise InputError(f"demo stopped: `electra-ja {name}` failed (see above)")
-        print(f"--- {name} done in {time.time() - started:.1f}s", flush=True)
+        _step(commands, name, argv)
+    _served_query(commands, f"{args.work_dir}/export")
     print(f"\ndemo: all stages ran; outputs under {args.work_dir}")
+
+
+def _fresh_work_dir(work_dir: str) -> None:
+    """Every demo starts from nothing: a vocabulary retrained from scratch may break ties differently, and
+    the stages rightly refuse to mix outputs of two vocabularies. Only a directory a demo made is cleared."""
+    marker = os.path.join(work_dir, MARKER)
+    if os.path.isdir(work_dir) and os.listdir(work_dir):
+        if not os.path.exists(marker):
+            raise InputError(f"--work-dir {work_dir}: not empty and not made by a demo; pick another directory")
+        shutil.rmtree(work_dir)
+    os.makedirs(work_dir, exist_ok=True)
+    open(marker, "w").close()
+
+
+def _step(commands, name: str, argv: list[str]) -> None:
+    print(f"\n=== electra-ja {name} {' '.join(argv)}", flush=True)
+    started = time.time()
+    if run([name, *argv], commands) != 0:
+        raise InputError(f"demo stopped: `electra-ja {name}` failed (see above)")
+    print(f"--- {name} done in {time.time() - started:.1f}s", flush=True)
+
+
+def _served_query(commands, export_base: str) -> None:
+    grpc_port, rest_port = _free_port(), _free_port()
+    argv = ["serve", "--model-base-path", export_base, "--grpc-port", str(grpc_port), "--rest-port", str(rest_port)]
+    print(f"\n=== electra-ja {' '.join(argv)}  (in the background)", flush=True)
+    server = subprocess.Popen([sys.executable, "-c", "import sys; from data_prep.console import main; sys.exit(main())",
+                               *argv], stdout=subprocess.PIPE, text=True)
+    try:
+        ready = server.stdout.readline()
+        if not ready.startswith("serve:"):
+            raise InputError(f"demo stopped: `electra-ja serve` did not start (exit {server.wait()})")
+        print(ready, end="", flush=True)
+        version = max((d for d in os.listdir(export_base) if d.isdigit()), key=int)
+        for protocol, port in (("grpc", grpc_port), ("rest", rest_port)):
+            _step(commands, "predict", ["--server", f"127.0.0.1:{port}", "--protocol", protocol, "--tokenizer",
+                                        f"{export_base}/{version}/assets", *SERVED_TEXTS])
+    finally:
+        server.send_signal(signal.SIGTERM)
+        print(server.communicate(timeout=60)[0], end="", flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 demo_command = Command("run every stage on configs/debug.yaml and the shipped data", _add_arguments, _run)

@@ -7,6 +7,8 @@ Example:
     tokenizer = train_vocab(["build/demo/corpus"], vocab_size=4000, out_dir="build/demo/tokenizer")
 """
 
+import collections
+
 from tensorflow.io import gfile
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from tqdm import tqdm
@@ -18,32 +20,41 @@ from data_prep.words import MecabWordSplitter
 
 
 def train_vocab(files: list[str], config: VocabConfig, out_dir: str) -> JapaneseTokenizer:
-    splitter = MecabWordSplitter()
+    lines = list(_split_lines(files, MecabWordSplitter()))
+    if not lines:
+        raise InputError(f"--corpus {' '.join(files)}: no text to train a vocabulary on")
     model = Tokenizer(models.WordPiece(unk_token=UNK))
     model.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    alphabet = _alphabet(lines, config.limit_alphabet)
     trainer = trainers.WordPieceTrainer(
         vocab_size=config.vocab_size,
         min_frequency=config.min_frequency,
-        limit_alphabet=config.limit_alphabet,
+        # The trainer breaks ties among equally frequent characters in hash order, which differs per process;
+        # choosing the alphabet here (frequency, then code point) makes the vocabulary reproducible.
+        initial_alphabet=alphabet,
+        limit_alphabet=len(alphabet),
         special_tokens=list(SPECIAL_TOKENS),
         continuing_subword_prefix="##",
         show_progress=False,
     )
-    counter = {"lines": 0}
-    model.train_from_iterator(_split_lines(files, splitter, counter), trainer)
-    if counter["lines"] == 0:
-        raise InputError(f"--corpus {' '.join(files)}: no text to train a vocabulary on")
-    vocab = sorted(model.get_vocab(), key=model.get_vocab().get)
+    model.train_from_iterator(lines, trainer)
+    # WordPiece encodes by longest match, so ids carry no meaning beyond the specials' fixed 0-4; the trainer's own
+    # order shuffles equally frequent merges between runs, so the rest is sorted to make vocab.txt reproducible.
+    vocab = list(SPECIAL_TOKENS) + sorted(set(model.get_vocab()) - set(SPECIAL_TOKENS))
     tokenizer = JapaneseTokenizer(vocab)
     tokenizer.save(out_dir)
     return tokenizer
 
 
-def _split_lines(files, splitter, counter):
+def _split_lines(files, splitter):
     for path in tqdm(files, desc="vocab: MeCab", unit="file"):
         with gfile.GFile(path, "r") as f:
             for line in f:
                 words = splitter.split(line)
                 if words:
-                    counter["lines"] += 1
                     yield " ".join(words)
+
+
+def _alphabet(lines: list[str], limit: int) -> list[str]:
+    counts = collections.Counter(char for line in lines for char in line if not char.isspace())
+    return sorted(counts, key=lambda char: (-counts[char], char))[:limit]

@@ -57,3 +57,26 @@ def ner_dir(tmp_path_factory, tokenizer_dir):
     out = str(tmp_path_factory.mktemp("ner"))
     stats = build_ner_data(str(GSD_DIR), tokenizer_dir, out, NerDataConfig(max_seq_length=64))
     return out, stats
+
+
+@pytest.fixture(scope="session")
+def finetuned_dir(tmp_path_factory, ner_dir, debug_config):
+    """A debug tagger fine-tuned for one epoch on GSD train from random weights: weak, but it predicts entities."""
+    import dataclasses
+
+    from finetune.trainer import finetune
+
+    out = str(tmp_path_factory.mktemp("finetuned"))
+    config = dataclasses.replace(debug_config, finetune=dataclasses.replace(debug_config.finetune, num_epochs=1))
+    finetune(config, ner_dir[0], "random", out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def export_dir(tmp_path_factory, finetuned_dir):
+    """`electra-ja export` of finetuned_dir: the base path (version 1 inside)."""
+    from export.saved_model import export_model
+
+    base = str(tmp_path_factory.mktemp("export"))
+    export_model(finetuned_dir, base)
+    return base

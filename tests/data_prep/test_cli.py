@@ -64,8 +64,14 @@ def test_demo_runs_every_stage(tmp_path):
                              "--work-dir", str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     for line in ("corpus: ", "vocab: 4000 WordPieces", "pretraining-data: ", "ner-data test: 543 sentences",
-                 "pretrain: step 300 reached", "finetune dev: precision", "finetune test: precision"):
+                 "pretrain: step 300 reached", "finetune dev: precision", "finetune test: precision",
+                 "export: SavedModel at", "serve: model 'ner' version 1", "serve: stopped"):
         assert line in result.stdout
+    answers = [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"text"')]
+    assert len(answers) == 4  # two texts, over gRPC and over REST
+    assert answers[:2] == answers[2:]
+    for answer in answers:
+        assert all(answer["text"][e["start"]:e["end"]] == e["text"] for e in answer["entities"])
     assert json.load(open(tmp_path / "pretrain_data" / "dataset.json"))["complete"]
     assert os.path.exists(tmp_path / "ner" / "labels.json")
     assert os.path.exists(tmp_path / "pretrain" / "encoder" / "ckpt-300.index")

@@ -1,0 +1,72 @@
+"""The export contract: signatures, shapes and dtypes (as saved_model_cli prints them), assets, label names,
+numerical equality with the fine-tuned tagger at any length, and versions that never overwrite."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import prediction_log_pb2
+
+from data_prep.errors import InputError
+from export.saved_model import WARMUP_FILE, export_model
+from finetune.data import NerData
+from finetune.trainer import load_finetuned
+
+SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+
+
+def test_saved_model_cli_shows_int32_inputs_and_the_seeds_outputs(export_dir):
+    result = subprocess.run([SAVED_MODEL_CLI, "show", "--dir", f"{export_dir}/1", "--tag_set", "serve",
+                             "--signature_def", "serving_default"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    tensors = dict((m[0], (m[1], m[2])) for m in re.findall(
+        r"\['(\w+)'\] tensor_info:\s+dtype: (\w+)\s+shape: \(([-\d, ]+)\)", result.stdout))
+    assert tensors == {name: ("DT_INT32", "-1, -1")
+                       for name in ("input_ids", "input_mask", "segment_ids", "labeled_positions")} | {
+        "chunk_predictions": ("DT_INT64", "-1, -1"), "chunk_probs": ("DT_FLOAT", "-1, -1, 45")}
+    assert "Method name is: tensorflow/serving/predict" in result.stdout
+
+
+def test_assets_labels_signature_and_warmup_request(export_dir, finetuned_dir):
+    version = f"{export_dir}/1"
+    assert sorted(os.listdir(f"{version}/assets")) == ["labels.json", "model_config.json", "tokenizer_config.json",
+                                                      "vocab.txt"]
+    labels = json.load(open(f"{finetuned_dir}/labels.json"))["labels"]
+    served = tf.saved_model.load(version).signatures["labels"](label_ids=tf.range(len(labels), dtype=tf.int32))
+    assert [name.decode() for name in served["labels"].numpy()] == labels
+    record = next(iter(tf.data.TFRecordDataset(f"{version}/{WARMUP_FILE}"))).numpy()
+    assert set(prediction_log_pb2.PredictionLog.FromString(record).predict_log.request.inputs) == {
+        "input_ids", "input_mask", "segment_ids", "labeled_positions"}
+
+
+@pytest.mark.parametrize("length", [7, 64])
+def test_export_computes_what_the_finetuned_tagger_computes_at_any_length(export_dir, finetuned_dir, ner_dir,
+                                                                         length):
+    tagger, _, _ = load_finetuned(finetuned_dir)
+    features, _ = next(iter(NerData.load(ner_dir[0]).dataset("test", 8)))
+    inputs = {name: value[:, :length] for name, value in features.items() if name != "labeled_positions"}
+    inputs["labeled_positions"] = tf.minimum(features["labeled_positions"][:, :length], length - 1)
+    expected = tf.nn.softmax(tagger(inputs), axis=-1).numpy()
+    outputs = tf.saved_model.load(f"{export_dir}/1").signatures["serving_default"](**inputs)
+    np.testing.assert_allclose(outputs["chunk_probs"].numpy(), expected, atol=1e-5)
+    np.testing.assert_array_equal(outputs["chunk_predictions"].numpy(), expected.argmax(-1))
+
+
+def test_versions_increase_and_are_never_overwritten(finetuned_dir, tmp_path):
+    base = str(tmp_path / "export")
+    assert export_model(finetuned_dir, base).endswith("/1")
+    assert export_model(finetuned_dir, base).endswith("/2")
+    with pytest.raises(InputError, match="--version 2: .* exists"):
+        export_model(finetuned_dir, base, version=2)
+    assert export_model(finetuned_dir, base, version=10).endswith("/10")
+    assert sorted(os.listdir(base)) == ["1", "10", "2"]  # no temporary directories left behind
+
+
+def test_unfinished_finetune_dir_is_refused(tmp_path):
+    with pytest.raises(InputError, match="not a finished fine-tuned dir"):
+        export_model(str(tmp_path), str(tmp_path / "export"))
