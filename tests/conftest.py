@@ -25,6 +25,13 @@ def shipped_sentences() -> list[str]:
 
 
 @pytest.fixture(scope="session")
+def mirrored():
+    """One MirroredStrategy over the two logical CPUs for the whole session: two strategies in one process hand
+    out clashing collective-op keys (a TF limitation; the CLI never makes more than one)."""
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
+@pytest.fixture(scope="session")
 def debug_config():
     from data_prep.config import load_config
 

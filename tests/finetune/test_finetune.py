@@ -125,12 +125,12 @@ def test_encoder_loads_from_a_google_research_electra_checkpoint(tf1_checkpoint,
     np.testing.assert_allclose(ours.numpy(), reference, atol=2e-4)
 
 
-def test_mirrored_training_step_equals_default(debug_config, ner_dir):
+def test_mirrored_training_step_equals_default(debug_config, ner_dir, mirrored):
     model = dataclasses.replace(debug_config.model, hidden_dropout=0.0)
     data = NerData.load(ner_dir[0])
     features, labels = next(iter(data.dataset("train", 8)))
     taggers = []
-    for strategy in (tf.distribute.get_strategy(), tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])):
+    for strategy in (tf.distribute.get_strategy(), mirrored):
         with strategy.scope():
             tagger = TokenTagger(model, len(data.labels), dropout=0.0)
             tagger.build_variables()

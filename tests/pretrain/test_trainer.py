@@ -16,10 +16,10 @@ def no_dropout(config):
     return dataclasses.replace(config, model=dataclasses.replace(config.model, hidden_dropout=0.0))
 
 
-def test_mirrored_step_equals_default_step(debug_config):
+def test_mirrored_step_equals_default_step(debug_config, mirrored):
     config = no_dropout(debug_config)
     single = Pretraining(config, SPECIAL, tf.distribute.get_strategy())
-    mirrored = Pretraining(config, SPECIAL, tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+    mirrored = Pretraining(config, SPECIAL, mirrored)
     assert mirrored.strategy.num_replicas_in_sync == 2
     batch = random_batch(rows=8, length=64)
     for run in (single, mirrored):
