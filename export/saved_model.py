@@ -26,8 +26,9 @@ from finetune.trainer import load_finetuned
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 
 
-def serving_archive(tagger: TokenTagger, labels: list[str]) -> keras.export.ExportArchive:
-    """The two signatures of the contract over `tagger`'s weights."""
+def serving_archive(tagger: TokenTagger, labels: list[str], length: int | None = None) -> keras.export.ExportArchive:
+    """The two signatures of the contract over `tagger`'s weights; `length` fixes the sequence dimension (the
+    seed's 512-position export, kept for benchmarks and static-shape hardware), None leaves it open."""
     archive = keras.export.ExportArchive()
     archive.track(tagger)
 
@@ -41,7 +42,7 @@ def serving_archive(tagger: TokenTagger, labels: list[str]) -> keras.export.Expo
         return {LABEL_NAMES: tf.gather(tf.constant(labels), label_ids)}
 
     archive.add_endpoint(SERVING_SIGNATURE, serve,
-                         input_signature=[tf.TensorSpec([None, None], tf.int32, name=name) for name in INPUTS])
+                         input_signature=[tf.TensorSpec([None, length], tf.int32, name=name) for name in INPUTS])
     archive.add_endpoint(LABELS_SIGNATURE, label_names,
                          input_signature=[tf.TensorSpec([None], tf.int32, name=LABEL_IDS)])
     return archive

@@ -1,0 +1,119 @@
+"""Fine-tuning throughput on CPU: our TokenTagger training step (Keras, layer-wise AdamW) against a Hugging Face
+PyTorch ElectraForTokenClassification of identical size and sequence length, in one run on the same machine.
+
+    python benchmarks/finetune.py --out docs/benchmarks.md          (needs `pip install torch==2.13.0`)
+"""
+
+import argparse
+import os
+import pathlib
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from benchmarks.pretrain import seconds_per_step  # noqa: E402
+from benchmarks.report import machine, write_section  # noqa: E402
+from data_prep.config import ModelConfig, load_config  # noqa: E402
+from finetune.model import TokenTagger, tagging_loss  # noqa: E402
+from finetune.optimizer import LayerwiseAdamW  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+NUM_LABELS = 45  # GSD r2.8-NE: O + B-/I- of 22 types
+
+
+def gsd_like_batch(batch_size: int, length: int, vocab: int, seed: int = 0):
+    """Windows padded to `length` like ner-data writes them: ~40 tokens, ~25 labeled words per sentence."""
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(20, 60, size=batch_size)
+    ids = np.zeros([batch_size, length], np.int32)
+    positions = np.zeros([batch_size, length], np.int32)
+    labels = np.full([batch_size, length], -1, np.int32)
+    for row, count in enumerate(tokens):
+        ids[row, :count] = rng.integers(5, vocab, size=count)
+        words = np.sort(rng.choice(np.arange(1, count - 1), size=int(count * 0.6), replace=False))
+        positions[row, :len(words)] = words
+        labels[row, :len(words)] = rng.integers(0, NUM_LABELS, size=len(words))
+    return {"input_ids": ids, "input_mask": (ids > 0).astype(np.int32), "segment_ids": np.zeros_like(ids),
+            "labeled_positions": positions}, labels
+
+
+def ours(model: ModelConfig, features, labels, warmup: int, steps: int) -> float:
+    tagger = TokenTagger(model, NUM_LABELS)
+    tagger.build_variables()
+    tagger.compile(optimizer=LayerwiseAdamW(tagger.layer_depths(), 0.8, learning_rate=3e-4, weight_decay=0.01,
+                                            epsilon=1e-6, global_clipnorm=1.0), loss=tagging_loss)
+    return seconds_per_step(lambda: tagger.train_on_batch(features, labels), warmup, steps)
+
+
+def reference(model: ModelConfig, features, labels, warmup: int, steps: int) -> float:
+    """transformers' ElectraForTokenClassification: every token labeled (-100 where we have no word start)."""
+    import torch
+    from transformers import ElectraConfig, ElectraForTokenClassification
+
+    torch.manual_seed(0)
+    torch.set_num_threads(os.cpu_count())
+    tagger = ElectraForTokenClassification(ElectraConfig(
+        vocab_size=model.vocab_size, embedding_size=model.embedding_size, hidden_size=model.hidden_size,
+        num_hidden_layers=model.num_hidden_layers, num_attention_heads=model.num_attention_heads,
+        intermediate_size=model.intermediate_size, max_position_embeddings=model.max_position_embeddings,
+        num_labels=NUM_LABELS, hidden_act="gelu"))
+    optimizer = torch.optim.AdamW(tagger.parameters(), lr=3e-4, weight_decay=0.01, eps=1e-6)
+    token_labels = np.full(features["input_ids"].shape, -100, np.int64)
+    for row in range(len(token_labels)):
+        words = labels[row] >= 0
+        token_labels[row, features["labeled_positions"][row][words]] = labels[row][words]
+    ids = torch.from_numpy(features["input_ids"]).long()
+    attention = torch.from_numpy(features["input_mask"]).long()
+    targets = torch.from_numpy(token_labels)
+
+    def step():
+        loss = tagger(input_ids=ids, attention_mask=attention, labels=targets).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(tagger.parameters(), 1.0)
+        optimizer.step()
+
+    return seconds_per_step(step, warmup, steps)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="docs/benchmarks.md")
+    parser.add_argument("--steps", type=int, default=10)
+    args = parser.parse_args()
+    config = load_config(str(REPO / "configs" / "small.yaml"))
+    batch_size, length = config.finetune.batch_size, config.ner_data.max_seq_length
+    features, labels = gsd_like_batch(batch_size, length, config.model.vocab_size)
+    timings = {"ours (Keras, TF 2.21)": ours(config.model, features, labels, 3, args.steps),
+               "Hugging Face PyTorch": reference(config.model, features, labels, 3, args.steps)}
+    for name, seconds in timings.items():
+        print(f"{name}: {seconds:.3f} s/step", flush=True)
+    torch_rate = batch_size / timings["Hugging Face PyTorch"]
+    rows = "\n".join(f"| {name} | {seconds:.3f} | {batch_size / seconds:,.1f} | {batch_size / seconds / torch_rate:.2f}× |"
+                     for name, seconds in timings.items())
+    import torch
+
+    body = f"""## finetune: NER training throughput, small config, CPU
+
+Command: `python benchmarks/finetune.py --out docs/benchmarks.md` (`make bench`). Machine: {machine()}.
+configs/small.yaml encoder (256 hidden × 12 layers, embedding 128, vocab {config.model.vocab_size:,}), {NUM_LABELS} labels,
+batch {batch_size} windows × {length} positions as ner-data writes them (20–60 real tokens, 60% of them word starts),
+median of {args.steps} full training steps (forward, loss, backward, clipping, AdamW) after 3 warm-up steps. The
+reference is transformers' `ElectraForTokenClassification` of the same size and length with AdamW and clipping
+(torch {torch.__version__}, {torch.get_num_threads()} threads).
+
+| implementation | s / step | sentences / s | vs PyTorch |
+|---|---:|---:|---:|
+{rows}
+
+Goal: ≥ 1.0× the PyTorch reference.
+"""
+    write_section(args.out, "finetune", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
