@@ -28,6 +28,8 @@ demo: $(INSTALLED)
 bench: $(BENCH_INSTALLED)
 	$(PY) benchmarks/data_prep.py --out docs/benchmarks.md
 	$(PY) benchmarks/pretrain.py --out docs/benchmarks.md
+	$(PY) benchmarks/finetune.py --out docs/benchmarks.md
+	$(PY) benchmarks/serving.py --out docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) build

@@ -2,6 +2,7 @@
 
 from data_prep.cli import add_config_arguments, load_config_with_flags
 from data_prep.console import Command
+from pretrain.cli import add_strategy_arguments
 
 
 def _add_finetune_arguments(parser):
@@ -11,8 +12,7 @@ def _add_finetune_arguments(parser):
                              "sizes from --config), or 'random'")
     parser.add_argument("--out", required=True, help="fine-tuned dir to write")
     parser.add_argument("--trials", type=int, default=1, help="seeds to run; results.json has each and mean ± std")
-    parser.add_argument("--strategy", choices=("cpu", "mirrored", "tpu"), default="cpu")
-    parser.add_argument("--tpu", help="TPU name, grpc:// address, or 'local' (implies --strategy tpu)")
+    add_strategy_arguments(parser)
     parser.add_argument("--num-epochs", type=int)
     parser.add_argument("--learning-rate", type=float)
     parser.add_argument("--batch-size", type=int)

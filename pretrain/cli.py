@@ -4,11 +4,16 @@ from data_prep.cli import add_config_arguments, load_config_with_flags
 from data_prep.console import Command
 
 
+def add_strategy_arguments(parser):
+    """The one flag pair that picks where training runs (pretrain/strategy.py), shared by pretrain and finetune."""
+    parser.add_argument("--strategy", choices=("cpu", "mirrored", "tpu"), default="cpu")
+    parser.add_argument("--tpu", help="TPU name, grpc:// address, or 'local' on a TPU VM (implies --strategy tpu)")
+
+
 def _add_arguments(parser):
     parser.add_argument("--data", required=True, help="pretraining-data output directory (local or gs://)")
     parser.add_argument("--model-dir", required=True, help="checkpoints, TensorBoard events, model_config.json")
-    parser.add_argument("--strategy", choices=("cpu", "mirrored", "tpu"), default="cpu")
-    parser.add_argument("--tpu", help="TPU name, grpc:// address, or 'local' on a TPU VM (implies --strategy tpu)")
+    add_strategy_arguments(parser)
     parser.add_argument("--num-train-steps", type=int)
     parser.add_argument("--tokenizer", help="default: the copy pretraining-data keeps in --data/tokenizer")
     add_config_arguments(parser)
