@@ -12,6 +12,8 @@ Example:
 
 import json
 
+import numpy as np
+
 from tensorflow.io import gfile
 
 from data_prep import storage
@@ -56,16 +58,21 @@ class EntityClient:
     def predict(self, texts: list[str]) -> list[list[dict]]:
         rows = [(index, window) for index, text in enumerate(texts)
                 for window in text_windows(self.tokenizer, text, self.max_seq_length)]
+        # Batches of similar lengths: a batch is padded to its longest window, so sorting cuts the padding.
+        by_length = sorted(range(len(rows)), key=lambda r: len(rows[r][1].token_ids))
+        labeled = [None] * len(rows)
+        for first in range(0, len(by_length), self.batch_size):
+            batch = by_length[first:first + self.batch_size]
+            predictions, probabilities = self.backend.predict(pad_batch([rows[r][1] for r in batch]))
+            for row, r in enumerate(batch):
+                label_ids = predictions[row, :len(rows[r][1].positions)]
+                labeled[r] = ([self.labels[i] for i in label_ids],
+                              probabilities[row, np.arange(len(label_ids)), label_ids].tolist())
         words, labels, scores = ([[] for _ in texts] for _ in range(3))
-        for first in range(0, len(rows), self.batch_size):
-            batch = rows[first:first + self.batch_size]
-            predictions, probabilities = self.backend.predict(pad_batch([window for _, window in batch]))
-            for row, (index, window) in enumerate(batch):
-                count = len(window.positions)
-                label_ids = predictions[row, :count]
-                words[index].extend(window.words)
-                labels[index].extend(self.labels[i] for i in label_ids)
-                scores[index].extend(float(probabilities[row, j, i]) for j, i in enumerate(label_ids))
+        for (index, window), (window_labels, window_scores) in zip(rows, labeled):
+            words[index].extend(window.words)
+            labels[index].extend(window_labels)
+            scores[index].extend(window_scores)
         return [entities(text, words[i], labels[i], scores[i]) for i, text in enumerate(texts)]
 
 
