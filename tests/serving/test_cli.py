@@ -28,3 +28,16 @@ def test_serving_commands_fail_with_one_line(capsys, tmp_path, export_dir, argv,
     err = capsys.readouterr().err
     assert code == 2
     assert "Traceback" not in err and message.format(**fill) in err.strip().splitlines()[-1]
+
+
+def test_serving_needs_no_training_code():
+    """A client machine installs the package but never loads pretrain/finetune (DESIGN.md's import direction)."""
+    import subprocess
+    import sys
+
+    check = ("import sys, serving.client, serving.server, serving.cli; "
+             "loaded = sorted({m.split('.')[0] for m in sys.modules} & {'pretrain', 'finetune'}) + "
+             "sorted(m for m in sys.modules if m.startswith('export.') and m != 'export.contract'); "
+             "print(loaded); sys.exit(bool(loaded))")
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr[-1000:]
