@@ -182,8 +182,10 @@ def train(config: Config, data_dir: str, model_dir: str, strategy_name: str = "c
     metrics = {}
     with tqdm(total=pretrain.num_train_steps, initial=step, desc="pretrain", unit="step", mininterval=2) as progress:
         while step < pretrain.num_train_steps:
-            chunk = min(pretrain.steps_per_execution, pretrain.num_train_steps - step,
-                        _steps_to_next(step, pretrain.log_every_steps), _steps_to_next(step, pretrain.save_checkpoints_steps))
+            # A fresh run logs its first step alone, so the log shows where the metrics started from.
+            chunk = 1 if step == 0 else min(pretrain.steps_per_execution, pretrain.num_train_steps - step,
+                                            _steps_to_next(step, pretrain.log_every_steps),
+                                            _steps_to_next(step, pretrain.save_checkpoints_steps))
             started = time.time()
             metrics = run.run_steps(iterator, chunk)
             step = int(run.optimizer.iterations)
@@ -191,7 +193,7 @@ def train(config: Config, data_dir: str, model_dir: str, strategy_name: str = "c
             metrics["learning_rate"] = float(run.optimizer.learning_rate)
             progress.update(chunk)
             progress.set_postfix(loss=f"{metrics['loss']:.3f}", rtd_acc=f"{metrics['rtd_accuracy']:.3f}")
-            if step % pretrain.log_every_steps == 0 or step == pretrain.num_train_steps:
+            if step % pretrain.log_every_steps == 0 or step in (1, pretrain.num_train_steps):
                 _log(writer, step, metrics)
             if step % pretrain.save_checkpoints_steps == 0 or step == pretrain.num_train_steps:
                 manager.save(checkpoint_number=step)
