@@ -40,6 +40,17 @@ def gsd_like_batch(batch_size: int, length: int, vocab: int, seed: int = 0):
             "labeled_positions": positions}, labels
 
 
+def huggingface_config(model: ModelConfig, num_labels: int):
+    """transformers' ElectraConfig of the same discriminator size as `model`."""
+    from transformers import ElectraConfig
+
+    return ElectraConfig(vocab_size=model.vocab_size, embedding_size=model.embedding_size,
+                         hidden_size=model.hidden_size, num_hidden_layers=model.num_hidden_layers,
+                         num_attention_heads=model.num_attention_heads, intermediate_size=model.intermediate_size,
+                         max_position_embeddings=model.max_position_embeddings, num_labels=num_labels,
+                         hidden_act="gelu")
+
+
 def ours(model: ModelConfig, features, labels, warmup: int, steps: int) -> float:
     tagger = TokenTagger(model, NUM_LABELS)
     tagger.build_variables()
@@ -51,15 +62,11 @@ def ours(model: ModelConfig, features, labels, warmup: int, steps: int) -> float
 def reference(model: ModelConfig, features, labels, warmup: int, steps: int) -> float:
     """transformers' ElectraForTokenClassification: every token labeled (-100 where we have no word start)."""
     import torch
-    from transformers import ElectraConfig, ElectraForTokenClassification
+    from transformers import ElectraForTokenClassification
 
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count())
-    tagger = ElectraForTokenClassification(ElectraConfig(
-        vocab_size=model.vocab_size, embedding_size=model.embedding_size, hidden_size=model.hidden_size,
-        num_hidden_layers=model.num_hidden_layers, num_attention_heads=model.num_attention_heads,
-        intermediate_size=model.intermediate_size, max_position_embeddings=model.max_position_embeddings,
-        num_labels=NUM_LABELS, hidden_act="gelu"))
+    tagger = ElectraForTokenClassification(huggingface_config(model, NUM_LABELS))
     optimizer = torch.optim.AdamW(tagger.parameters(), lr=3e-4, weight_decay=0.01, eps=1e-6)
     token_labels = np.full(features["input_ids"].shape, -100, np.int64)
     for row in range(len(token_labels)):

@@ -21,6 +21,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from benchmarks.finetune import huggingface_config  # noqa: E402
 from benchmarks.report import machine, write_section  # noqa: E402
 from data_prep import storage  # noqa: E402
 from data_prep.bio import label_names  # noqa: E402
@@ -77,14 +78,10 @@ def measure(predict_one, predict_many, texts, batch_size):
 
 def huggingface_pipeline(model_config, tokenizer_dir, num_labels):
     import torch
-    from transformers import AutoTokenizer, ElectraConfig, ElectraForTokenClassification, pipeline
+    from transformers import AutoTokenizer, ElectraForTokenClassification, pipeline
 
     torch.set_num_threads(os.cpu_count())
-    model = ElectraForTokenClassification(ElectraConfig(
-        vocab_size=model_config.vocab_size, embedding_size=model_config.embedding_size,
-        hidden_size=model_config.hidden_size, num_hidden_layers=model_config.num_hidden_layers,
-        num_attention_heads=model_config.num_attention_heads, intermediate_size=model_config.intermediate_size,
-        max_position_embeddings=model_config.max_position_embeddings, num_labels=num_labels)).eval()
+    model = ElectraForTokenClassification(huggingface_config(model_config, num_labels)).eval()
     return pipeline("token-classification", model=model, tokenizer=AutoTokenizer.from_pretrained(tokenizer_dir),
                     device=-1)
 
