@@ -10,8 +10,6 @@ Example:
     # [[{"text": "三代目 J SOUL BROTHERS", "type": "ORG", "start": 0, "end": 20, "score": 0.93}]]
 """
 
-import json
-
 import numpy as np
 
 from tensorflow.io import gfile
@@ -82,5 +80,4 @@ def _max_seq_length(directory: str) -> int:
     if not gfile.exists(path):
         raise InputError(f"--tokenizer {directory}: no model_config.json to read max_seq_length from; pass "
                          "--max-seq-length or point --tokenizer at the export's assets/ directory")
-    with gfile.GFile(path, "r") as f:
-        return json.load(f)["max_seq_length"]
+    return storage.read_json(path, "--tokenizer")["max_seq_length"]

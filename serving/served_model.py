@@ -13,7 +13,6 @@ Example:
                                                 "labeled_positions": positions})
 """
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,8 +49,8 @@ class ServedModel:
                                              tuple(None if d.size < 0 else d.size for d in info.tensor_shape.dim))
                             for alias, info in signature.inputs.items()}
                       for key, signature in self.signature_defs.items()}
-        self.model_config = json.loads(_read(storage.join(path, ASSETS_DIR, "model_config.json")))
-        self.labels = json.loads(_read(storage.join(path, ASSETS_DIR, "labels.json")))["labels"]
+        self.model_config = storage.read_json(storage.join(path, ASSETS_DIR, "model_config.json"), "--model-base-path")
+        self.labels = storage.read_json(storage.join(path, ASSETS_DIR, "labels.json"), "--model-base-path")["labels"]
         self._loaded = tf.saved_model.load(path)
 
     @classmethod
@@ -154,9 +153,3 @@ def _signature_defs(path: str) -> dict:
     if graph is None:
         raise InputError(f"{path}: no MetaGraph tagged 'serve'")
     return {key: value for key, value in graph.signature_def.items() if not key.startswith("__")}
-
-
-def _read(path: str) -> str:
-    with gfile.GFile(path, "r") as f:
-        return f.read()
-
