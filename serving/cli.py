@@ -40,7 +40,9 @@ def _add_predict_arguments(parser):
     parser.add_argument("--tokenizer", help="with --server: the export's assets/ dir (vocab, tokenizer config, "
                                             "model_config.json)")
     parser.add_argument("--max-seq-length", type=int, help="window length; default: model_config.json's")
-    parser.add_argument("--batch-size", type=int, default=64, help="windows per request")
+    parser.add_argument("--batch-size", type=int, default=64, help="most windows per request")
+    parser.add_argument("--batch-tokens", type=int, help="most padded positions per request (rows × longest "
+                                                          "window); default: serving.client.BATCH_TOKENS, tuned on CPU")
     parser.add_argument("texts", nargs="+", metavar="TEXT", help="texts to tag; '-' reads one text per line from stdin")
 
 
@@ -49,15 +51,16 @@ def _run_predict(args):
     import sys
 
     from data_prep.errors import InputError
-    from serving.client import EntityClient
+    from serving.client import BATCH_TOKENS, EntityClient
 
     if args.server and not args.tokenizer:
         raise InputError("--tokenizer is required with --server (point it at BASE_PATH/<version>/assets)")
+    batch_tokens = BATCH_TOKENS if args.batch_tokens is None else args.batch_tokens
     if args.server:
         client = EntityClient.for_server(args.server, args.protocol, args.name, args.tokenizer, args.max_seq_length,
-                                         args.batch_size)
+                                         args.batch_size, batch_tokens)
     else:
-        client = EntityClient.from_export(args.model_base_path, args.batch_size)
+        client = EntityClient.from_export(args.model_base_path, args.batch_size, batch_tokens)
     texts = [line.rstrip("\n") for line in sys.stdin] if args.texts == ["-"] else args.texts
     for text, found in zip(texts, client.predict(texts)):
         print(json.dumps({"text": text, "entities": found}, ensure_ascii=False), flush=True)

@@ -1,7 +1,7 @@
 """Text in, entities out: the client library behind `electra-ja predict`.
 
-Texts are cut into sentence windows (serving.features), windows of many texts are batched into one request of
-at most `batch_size` rows, the backend labels each word, and BIO decoding (data_prep.bio) gives entities with
+Texts are cut into sentence windows (serving.features), windows of many texts are sorted by length and batched
+into requests of at most `batch_size` rows and `batch_tokens` padded positions, the backend labels each word, and BIO decoding (data_prep.bio) gives entities with
 offsets into each original text.
 
 Example:
@@ -19,33 +19,43 @@ from data_prep.errors import InputError
 from data_prep.tokenizer import JapaneseTokenizer
 from export.contract import ASSETS_DIR
 from serving.backends import GrpcBackend, RestBackend, SavedModelBackend
-from serving.features import entities, pad_batch, text_windows
+from serving.features import entities, length_batches, pad_batch, text_windows
 
 PROTOCOLS = ("grpc", "rest", "rest-columnar")
+# Padded positions per request: on 2 CPU cores 1,024 beat 512 (per-call cost) and 2,048 (padding); see
+# docs/benchmarks.md. Accelerators want larger batches: --batch-tokens.
+BATCH_TOKENS = 1024
 
 
 class EntityClient:
-    def __init__(self, backend, tokenizer: JapaneseTokenizer, max_seq_length: int, batch_size: int = 64):
+    def __init__(self, backend, tokenizer: JapaneseTokenizer, max_seq_length: int, batch_size: int = 64,
+                 batch_tokens: int = BATCH_TOKENS):
+        for flag, value in (("--max-seq-length", max_seq_length), ("--batch-size", batch_size),
+                            ("--batch-tokens", batch_tokens)):
+            if value < 1:
+                raise InputError(f"{flag} {value}: expected a positive number")
         self.backend, self.tokenizer = backend, tokenizer
-        self.max_seq_length, self.batch_size = max_seq_length, batch_size
+        self.max_seq_length, self.batch_size, self.batch_tokens = max_seq_length, batch_size, batch_tokens
         self._labels = None
 
     @classmethod
-    def from_export(cls, base_path: str, batch_size: int = 64) -> "EntityClient":
+    def from_export(cls, base_path: str, batch_size: int = 64, batch_tokens: int = BATCH_TOKENS) -> "EntityClient":
         backend = SavedModelBackend(base_path)
         assets = storage.join(backend.path, ASSETS_DIR)
-        return cls(backend, JapaneseTokenizer.load(assets, "--model-base-path"), _max_seq_length(assets), batch_size)
+        return cls(backend, JapaneseTokenizer.load(assets, "--model-base-path"), _max_seq_length(assets), batch_size,
+                   batch_tokens)
 
     @classmethod
     def for_server(cls, address: str, protocol: str, model_name: str, tokenizer_dir: str,
-                   max_seq_length: int | None = None, batch_size: int = 64) -> "EntityClient":
+                   max_seq_length: int | None = None, batch_size: int = 64,
+                   batch_tokens: int = BATCH_TOKENS) -> "EntityClient":
         """`tokenizer_dir`: the export's assets/ (or any copy of the model's tokenizer dir)."""
         if protocol not in PROTOCOLS:
             raise InputError(f"--protocol {protocol}: expected one of {', '.join(PROTOCOLS)}")
         backend = (GrpcBackend(address, model_name) if protocol == "grpc"
                    else RestBackend(address, model_name, columnar=protocol == "rest-columnar"))
         tokenizer = JapaneseTokenizer.load(tokenizer_dir)
-        return cls(backend, tokenizer, max_seq_length or _max_seq_length(tokenizer_dir), batch_size)
+        return cls(backend, tokenizer, max_seq_length or _max_seq_length(tokenizer_dir), batch_size, batch_tokens)
 
     @property
     def labels(self) -> list[str]:
@@ -56,11 +66,8 @@ class EntityClient:
     def predict(self, texts: list[str]) -> list[list[dict]]:
         rows = [(index, window) for index, text in enumerate(texts)
                 for window in text_windows(self.tokenizer, text, self.max_seq_length)]
-        # Batches of similar lengths: a batch is padded to its longest window, so sorting cuts the padding.
-        by_length = sorted(range(len(rows)), key=lambda r: len(rows[r][1].token_ids))
         labeled = [None] * len(rows)
-        for first in range(0, len(by_length), self.batch_size):
-            batch = by_length[first:first + self.batch_size]
+        for batch in length_batches([window for _, window in rows], self.batch_size, self.batch_tokens):
             predictions, probabilities = self.backend.predict(pad_batch([rows[r][1] for r in batch]))
             for row, r in enumerate(batch):
                 label_ids = predictions[row, :len(rows[r][1].positions)]

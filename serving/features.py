@@ -9,7 +9,8 @@ what the caller sent, spaces and full-width characters included.
 
 Example:
     windows = text_windows(tokenizer, "三代目 J SOUL BROTHERSが出演した。", max_seq_length=128)
-    batch = pad_batch(windows)          # input_ids, input_mask, segment_ids, labeled_positions (int32)
+    batches = length_batches(windows, max_rows=64, max_tokens=1024)
+    batch = pad_batch([windows[i] for i in batches[0]])          # input_ids, input_mask, segment_ids, labeled_positions (int32)
 """
 
 import collections
@@ -67,6 +68,23 @@ def _cap_word_pieces(encoding: Encoding, max_tokens: int) -> Encoding:
         return encoding
     return dataclasses.replace(encoding, token_ids=[encoding.token_ids[i] for i in kept],
                                token_words=[encoding.token_words[i] for i in kept])
+
+
+def length_batches(windows: list[Window], max_rows: int, max_tokens: int) -> list[list[int]]:
+    """Indices of `windows`, shortest first, cut into batches of at most `max_rows` rows and at most `max_tokens`
+    padded positions (rows × the batch's longest window; a longer window still gets a batch of its own).
+
+    A batch is padded to its longest row, so one batch of 64 mixed sentences computes ~3× the positions it needs;
+    cutting sorted windows by a position budget keeps the padding small while each request stays large enough
+    that the model's fixed per-call cost does not dominate (docs/benchmarks.md, serving)."""
+    by_length = sorted(range(len(windows)), key=lambda i: len(windows[i].token_ids))
+    batches = []
+    for index in by_length:
+        rows = len(batches[-1]) + 1 if batches else 0
+        if not batches or rows > max_rows or rows * len(windows[index].token_ids) > max_tokens:
+            batches.append([])
+        batches[-1].append(index)
+    return batches
 
 
 def pad_batch(batch: list[Window]) -> dict[str, np.ndarray]:

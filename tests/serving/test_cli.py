@@ -18,6 +18,8 @@ from data_prep.console import registered_commands, run
      "--server 127.0.0.1:1 (gRPC): UNAVAILABLE"),
     (["predict", "--server", "127.0.0.1:1", "東京"], "--tokenizer is required with --server"),
     (["predict", "--model-base-path", "{tmp}", "東京"], "no <version>/saved_model.pb"),
+    (["predict", "--model-base-path", "{export}", "--batch-tokens", "0", "東京"], "--batch-tokens 0: expected a positive"),
+    (["predict", "--model-base-path", "{export}", "--batch-size", "-1", "東京"], "--batch-size -1: expected a positive"),
 ])
 def test_serving_commands_fail_with_one_line(capsys, tmp_path, export_dir, argv, message):
     with socket.socket() as busy:

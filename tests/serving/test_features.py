@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from serving.features import entities, pad_batch, sentence_spans, text_windows
+from serving.features import Window, entities, length_batches, pad_batch, sentence_spans, text_windows
 
 
 def test_sentences_end_after_final_punctuation_closing_brackets_and_line_breaks():
@@ -39,6 +39,23 @@ def test_batches_are_padded_to_their_longest_row(tokenizer):
     assert {k: v.dtype for k, v in batch.items()} == {k: np.int32 for k in batch}
     assert batch["input_ids"].shape == (2, max(len(w.token_ids) for w in windows))
     assert batch["input_mask"].sum() == sum(len(w.token_ids) for w in windows)
+
+
+def test_length_batches_keep_to_the_row_and_position_budgets():
+    lengths = [30, 5, 120, 7, 7, 60, 5, 300, 12, 40, 9, 64]
+    windows = [Window(list(range(n)), [1], [(0, 1)]) for n in lengths]
+    batches = length_batches(windows, max_rows=3, max_tokens=128)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    flat = [lengths[i] for batch in batches for i in batch]
+    assert flat == sorted(lengths)
+    for batch in batches:
+        longest = max(lengths[i] for i in batch)
+        assert len(batch) <= 3 and (len(batch) * longest <= 128 or len(batch) == 1)
+    # Greedy: a batch closes only when the next window would break a budget.
+    for batch, following in zip(batches, batches[1:]):
+        rows = len(batch) + 1
+        assert rows > 3 or rows * lengths[following[0]] > 128
+    assert [lengths[i] for i in batches[-1]] == [300]
 
 
 def test_entities_carry_the_original_text_with_its_spaces():
