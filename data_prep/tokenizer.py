@@ -61,7 +61,8 @@ class JapaneseTokenizer:
         self.mecab_option = mecab_option
         self.model_max_length = model_max_length
         self._pieces = _WordPieceCache(WordPiece(self.token_to_id, unk_token=UNK,
-                                                 max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD))
+                                                 max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD),
+                                       self.token_to_id)
 
     @property
     def vocab_size(self) -> int:
@@ -136,17 +137,23 @@ class JapaneseTokenizer:
 
 
 class _WordPieceCache(dict):
-    """word -> WordPiece ids, filled on first sight by the `tokenizers` WordPiece model."""
+    """word -> WordPiece ids. A word that is itself a vocabulary entry is its own single piece (greedy
+    longest-match-first takes it whole), so those are known up front and most running words of a corpus never
+    reach WordPiece; any other word is split by the `tokenizers` WordPiece model on first sight."""
 
     MAX_ENTRIES = 2_000_000  # a bound on memory for multi-GB corpora; refilling is cheap
 
-    def __init__(self, model: WordPiece):
+    def __init__(self, model: WordPiece, token_to_id: dict[str, int]):
         super().__init__()
         self._model = model
+        self._whole_words = {token: [index] for token, index in token_to_id.items()
+                             if len(token) <= MAX_INPUT_CHARS_PER_WORD}
+        self.update(self._whole_words)
 
     def __missing__(self, word: str) -> list[int]:
         if len(self) >= self.MAX_ENTRIES:
             self.clear()
+            self.update(self._whole_words)
         ids = [token.id for token in self._model.tokenize(word)]
         self[word] = ids
         return ids
