@@ -27,6 +27,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--max-seq-length", type=int, default=64)
     parser.add_argument("--out", default="docs/results.md")
+    parser.add_argument("--section", default="finetune_comparison", help="section of --out to (re)write")
     args = parser.parse_args()
     work = pathlib.Path(args.work_dir)
     ner = work / f"ner_{args.max_seq_length}"
@@ -35,7 +36,7 @@ def main():
     pretrain_steps = json.loads(pathlib.Path(args.pretrained, "model_config.json").read_text())["pretrain"]
     rows, summaries, minutes = [], {}, {}
     for init, source in (("pretrained", args.pretrained), ("random", "random")):
-        out = work / f"finetuned_{init}"
+        out = work / f"finetuned_{init}_{args.epochs}ep"
         started = time.time()
         electra_ja("finetune", "--data", str(ner), "--init-checkpoint", source, "--out", str(out), "--config", SMALL,
                    "--trials", str(args.trials), "--num-epochs", str(args.epochs))
@@ -50,9 +51,9 @@ def main():
         f"{s['test']['f1']['mean']:.4f} ± {s['test']['f1']['std']:.4f} | {minutes[init]:.0f} min |"
         for init, s in summaries.items())
     gap = 100 * (summaries["pretrained"]["test"]["f1"]["mean"] - summaries["random"]["test"]["f1"]["mean"])
-    body = f"""## Fine-tuning: pretrained vs random initialisation (small config, CPU)
+    body = f"""## Fine-tuning: pretrained vs random initialisation (small config, CPU, {args.epochs} epochs)
 
-Command: `python benchmarks/finetune_comparison.py --pretrained {args.pretrained} --work-dir {args.work_dir} --trials {args.trials} --epochs {args.epochs} --max-seq-length {args.max_seq_length}`.
+Command: `python benchmarks/finetune_comparison.py --pretrained {args.pretrained} --work-dir {args.work_dir} --trials {args.trials} --epochs {args.epochs} --max-seq-length {args.max_seq_length} --section {args.section}`.
 Machine: {machine()}. Encoder: configs/small.yaml sizes; (a) initialised from `{args.pretrained}`
 (pretrained {pretrain_steps['num_train_steps']} steps × batch {pretrain_steps['batch_size']} on the shipped corpus, see the
 curve above), (b) random. Same fine-tuning for both: {args.epochs} epochs, batch 32, peak learning rate 3e-4,
@@ -69,7 +70,7 @@ dev, scores are exact character-span matches.
 
 Pretrained minus random, test F1: **{gap:+.1f} points** (goal: ≥ +5).
 """
-    write_section(args.out, "finetune_comparison", body)
+    write_section(args.out, args.section, body)
     print(body)
 
 
