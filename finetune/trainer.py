@@ -98,7 +98,9 @@ class BestOnDev(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         scores = evaluate(self.model, self.data, "dev", self.batch_size)
-        with self.writer.as_default(step=epoch + 1):
+        # Keras' TensorBoard callback leaves its every-`update_freq`-batches record_if active during training,
+        # which would silently drop these epoch summaries.
+        with self.writer.as_default(step=epoch + 1), tf.summary.record_if(True):
             for name in METRICS:
                 tf.summary.scalar(f"entity_{name}", scores[name])
             tf.summary.scalar("seqeval_f1", scores["seqeval"]["f1"])

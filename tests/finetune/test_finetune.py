@@ -52,6 +52,15 @@ def handful_dir(tmp_path_factory, ner_dir, tokenizer_dir):
     return out
 
 
+def logged_scalars(log_dir, tag) -> dict[int, float]:
+    """step -> value of one TensorBoard scalar, from the event files in `log_dir`."""
+    import tensorflow as tf
+
+    return {event.step: float(tf.make_ndarray(value.tensor))
+            for path in log_dir.iterdir() for event in tf.compat.v1.train.summary_iterator(str(path))
+            for value in event.summary.value if value.tag == tag}
+
+
 def with_finetune(config, **changes):
     return dataclasses.replace(config, finetune=dataclasses.replace(config.finetune, **changes))
 
@@ -67,7 +76,8 @@ def test_tagger_overfits_a_handful_of_sentences_to_f1_one(handful_dir, debug_con
     for name in ("model_config.json", "labels.json", "results.json", "tokenizer/vocab.txt", "checkpoint/checkpoint"):
         assert (tmp_path / "finetuned" / name).exists(), name
     assert json.loads((tmp_path / "finetuned" / "results.json").read_text())["selected_trial"] in (1, 2)
-    assert list((tmp_path / "finetuned" / "tensorboard" / "trial-2" / "dev").iterdir())
+    dev_f1 = logged_scalars(tmp_path / "finetuned" / "tensorboard" / "trial-2" / "dev", "entity_f1")
+    assert sorted(dev_f1) == list(range(1, 101)) and dev_f1[100] == 1.0
 
     code = run(["evaluate", "--model", out, "--data", handful_dir, "--split", "test"], registered_commands())
     assert code == 0
