@@ -1,8 +1,8 @@
 """Text in, entities out: the client library behind `electra-ja predict`.
 
 Texts are cut into sentence windows (serving.features), windows of many texts are sorted by length and batched
-into requests of at most `batch_size` rows and `batch_tokens` padded positions, the backend labels each word, and BIO decoding (data_prep.bio) gives entities with
-offsets into each original text.
+into requests of at most `batch_size` rows and `batch_tokens` padded positions, the backend labels each word,
+and BIO decoding (data_prep.bio) gives entities with offsets into each original text.
 
 Example:
     client = EntityClient.from_export("build/demo/export")          # or EntityClient.for_server(...)
