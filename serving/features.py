@@ -10,7 +10,7 @@ what the caller sent, spaces and full-width characters included.
 Example:
     windows = text_windows(tokenizer, "三代目 J SOUL BROTHERSが出演した。", max_seq_length=128)
     batches = length_batches(windows, max_rows=64, max_tokens=1024)
-    batch = pad_batch([windows[i] for i in batches[0]])     # int32 input_ids, input_mask, segment_ids, labeled_positions
+    batch = pad_batch([windows[i] for i in batches[0]])  # int32 input_ids, input_mask, segment_ids, labeled_positions
 """
 
 import collections
