@@ -65,17 +65,20 @@ class EntityClient:
         return self._labels
 
     def predict(self, texts: list[str]) -> list[list[dict]]:
-        rows = [(index, window) for index, text in enumerate(texts)
-                for window in text_windows(self.tokenizer, text, self.max_seq_length)]
-        labeled = [None] * len(rows)
-        for batch in length_batches([window for _, window in rows], self.batch_size, self.batch_tokens):
-            predictions, probabilities = self.backend.predict(pad_batch([rows[r][1] for r in batch]))
-            for row, r in enumerate(batch):
-                label_ids = predictions[row, :len(rows[r][1].positions)]
-                labeled[r] = ([self.labels[i] for i in label_ids],
+        owners, windows = [], []  # windows of all texts, in text order, and the text each came from
+        for index, text in enumerate(texts):
+            for window in text_windows(self.tokenizer, text, self.max_seq_length):
+                owners.append(index)
+                windows.append(window)
+        labeled = [None] * len(windows)
+        for batch in length_batches(windows, self.batch_size, self.batch_tokens):
+            predictions, probabilities = self.backend.predict(pad_batch([windows[w] for w in batch]))
+            for row, w in enumerate(batch):
+                label_ids = predictions[row, :len(windows[w].positions)]
+                labeled[w] = ([self.labels[i] for i in label_ids],
                               probabilities[row, np.arange(len(label_ids)), label_ids].tolist())
         words, labels, scores = ([[] for _ in texts] for _ in range(3))
-        for (index, window), (window_labels, window_scores) in zip(rows, labeled):
+        for index, window, (window_labels, window_scores) in zip(owners, windows, labeled):
             words[index].extend(window.words)
             labels[index].extend(window_labels)
             scores[index].extend(window_scores)
