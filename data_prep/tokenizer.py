@@ -3,7 +3,7 @@
 A tokenizer directory holds `vocab.txt` and `tokenizer_config.json`, so
 `transformers.AutoTokenizer.from_pretrained(dir)` gives the reference BertJapaneseTokenizer, and cl-tohoku's
 ipadic vocabularies load here unchanged. Encoding runs MeCab once per text in C, WordPiece (`tokenizers`, in
-Rust) once per distinct word, and keeps character offsets into the original text.
+Rust) once per distinct word that is not itself a vocabulary entry, and keeps character offsets into the original text.
 
 Example:
     tokenizer = JapaneseTokenizer.load("build/demo/tokenizer")
@@ -13,7 +13,7 @@ Example:
 
 import hashlib
 from dataclasses import dataclass
-from itertools import chain
+from itertools import repeat
 
 from tensorflow.io import gfile
 from tokenizers.models import WordPiece
@@ -27,6 +27,8 @@ SPECIAL_TOKENS = (PAD, UNK, CLS, SEP, MASK)
 VOCAB_FILE = "vocab.txt"
 CONFIG_FILE = "tokenizer_config.json"
 MAX_INPUT_CHARS_PER_WORD = 100  # BertJapaneseTokenizer's WordpieceTokenizer default
+TEXT_BREAK = "\x00"  # between texts in `encode_ids`
+NOT_WHOLE = -1  # not an id: a word that is not a whole vocabulary entry
 
 
 @dataclass(frozen=True)
@@ -60,9 +62,13 @@ class JapaneseTokenizer:
         self.splitter = MecabWordSplitter(extra_option=mecab_option, normalize_text=normalize_text)
         self.mecab_option = mecab_option
         self.model_max_length = model_max_length
+        # A word that is itself a vocabulary entry is its own single piece: greedy longest-match-first takes it
+        # whole. Only other words need WordPiece, each once (the cache).
+        self._whole_word_ids = {token: index for token, index in self.token_to_id.items()
+                                if len(token) <= MAX_INPUT_CHARS_PER_WORD}
         self._pieces = _WordPieceCache(WordPiece(self.token_to_id, unk_token=UNK,
                                                  max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD),
-                                       self.token_to_id)
+                                       self._whole_word_ids)
 
     @property
     def vocab_size(self) -> int:
@@ -76,9 +82,30 @@ class JapaneseTokenizer:
 
     def encode_ids(self, texts: list[str]) -> list[list[int]]:
         """WordPiece ids of many texts at once (no offsets): the pretraining-data hot path."""
-        # map/chain keep the per-word work in C: Japanese text repeats few distinct words very often.
-        pieces_of, split = self._pieces.__getitem__, self.splitter.split
-        return [list(chain.from_iterable(map(pieces_of, split(text)))) for text in texts]
+        if not texts:
+            return []
+        # One split and one dictionary pass over all the texts' words cost less than one per text: a break
+        # word between texts marks where each one's ids end. MeCab reads a text up to its first NUL (a C
+        # string), so the breaks are the only NULs in its output.
+        return self._ids_between_breaks(f" {TEXT_BREAK} ".join(map(self.splitter.wakati, texts)).split())
+
+    def _ids_between_breaks(self, words: list[str]) -> list[list[int]]:
+        # Nearly every running word is a whole vocabulary entry, looked up in C; only the rest (other words and
+        # the breaks) take a turn of this loop.
+        ids = [*map(self._whole_word_ids.get, words, repeat(NOT_WHOLE))]
+        texts, current, start = [], [], 0
+        for _ in range(ids.count(NOT_WHOLE)):
+            position = ids.index(NOT_WHOLE, start)
+            current += ids[start:position]
+            start = position + 1
+            if words[position] == TEXT_BREAK:
+                texts.append(current)
+                current = []
+            else:
+                current += self._pieces[words[position]]
+        current += ids[start:]
+        texts.append(current)
+        return texts
 
     def encode(self, text: str) -> Encoding:
         return self.encode_many([text])[0]
@@ -134,17 +161,15 @@ class JapaneseTokenizer:
 
 
 class _WordPieceCache(dict):
-    """word -> WordPiece ids. A word that is itself a vocabulary entry is its own single piece (greedy
-    longest-match-first takes it whole), so those are known up front and most running words of a corpus never
-    reach WordPiece; any other word is split by the `tokenizers` WordPiece model on first sight."""
+    """word -> WordPiece ids: whole vocabulary entries known up front, any other word split by the `tokenizers`
+    WordPiece model on first sight."""
 
     MAX_ENTRIES = 2_000_000  # a bound on memory for multi-GB corpora; refilling is cheap
 
-    def __init__(self, model: WordPiece, token_to_id: dict[str, int]):
+    def __init__(self, model: WordPiece, whole_word_ids: dict[str, int]):
         super().__init__()
         self._model = model
-        self._whole_words = {token: [index] for token, index in token_to_id.items()
-                             if len(token) <= MAX_INPUT_CHARS_PER_WORD}
+        self._whole_words = {word: [index] for word, index in whole_word_ids.items()}
         self.update(self._whole_words)
 
     def __missing__(self, word: str) -> list[int]:

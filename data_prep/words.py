@@ -64,8 +64,12 @@ class MecabWordSplitter:
         """Words of already-normalized text (MeCab surfaces split on whitespace, empty ones dropped)."""
         return self._tagger.parse(normalized).split()
 
+    def wakati(self, text: str) -> str:
+        """MeCab's whitespace-separated surfaces of the normalized text: `split` before splitting."""
+        return self._tagger.parse(self.normalize(text))
+
     def split(self, text: str) -> list[str]:
-        return self.split_normalized(self.normalize(text))
+        return self.wakati(text).split()
 
     def words(self, text: str) -> list[Word]:
         """Words with [start, end) offsets into `text` itself, whatever NFKC changed."""

@@ -23,6 +23,16 @@ def test_ids_equal_bert_japanese_tokenizer_on_every_shipped_sentence(tokenizer_d
     assert mismatches == []
 
 
+def test_texts_encoded_together_keep_their_own_ids(tokenizer_dir, tokenizer):
+    # Empty texts, texts MeCab reads only up to a NUL, a word over WordPiece's 100 characters, other whitespace.
+    texts = ["吾輩は猫である。", "", "猫\x00犬は鼠。", "\x00", "ア" * 120 + "。", "\u3000全角 空白と\tタブ。", "吾輩"]
+    reference = AutoTokenizer.from_pretrained(tokenizer_dir)
+    expected = [reference.convert_tokens_to_ids(reference.tokenize(t)) for t in texts]
+    assert tokenizer.encode_ids(texts) == expected
+    assert [tokenizer.encode_ids([t])[0] for t in texts] == expected
+    assert tokenizer.encode_ids([]) == []
+
+
 def test_offset_path_gives_the_same_ids(tokenizer):
     sentences = shipped_sentences()[:2000]
     assert [e.token_ids for e in tokenizer.encode_many(sentences)] == tokenizer.encode_ids(sentences)
