@@ -28,28 +28,32 @@ def train_vocab(files: list[str], config: VocabConfig, out_dir: str) -> Japanese
         if not counts:
             raise InputError(f"--corpus {' '.join(files)}: no text to train a vocabulary on")
         alphabet = _alphabet(counts, config.limit_alphabet)
-        if config.vocab_size < len(alphabet) + len(SPECIAL_TOKENS):
+        # Every character also continues words ("##c"), as in BERT's vocabularies, so a word holding a character
+        # that training saw only at word starts is not [UNK] later. Given up front, these pieces get their ids in
+        # code-point order; left to the trainer they got them in Rust hash order, which differs per run, and the
+        # ids break ties among equally frequent merges, so the vocabulary differed from run to run.
+        fixed_tokens = list(SPECIAL_TOKENS) + ["##" + char for char in alphabet]
+        if config.vocab_size < len(fixed_tokens):
             raise InputError(f"vocab.vocab_size (--vocab-size) {config.vocab_size}: smaller than the {len(alphabet)} "
-                             f"characters of the alphabet (vocab.limit_alphabet {config.limit_alphabet}) plus the "
-                             "special tokens")
+                             f"characters of the alphabet (vocab.limit_alphabet {config.limit_alphabet}), their "
+                             "##-continuations and the special tokens")
         model = Tokenizer(models.WordPiece(unk_token=UNK))
         model.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
         trainer = trainers.WordPieceTrainer(
             vocab_size=config.vocab_size,
             min_frequency=config.min_frequency,
-            # The trainer breaks ties among equally frequent characters in hash order, which differs per process;
-            # choosing the alphabet here (frequency, then code point) makes the vocabulary reproducible.
+            # The trainer breaks ties among equally frequent characters in hash order too; choosing the alphabet
+            # here (frequency, then code point) leaves it no choice.
             initial_alphabet=alphabet,
             limit_alphabet=len(alphabet),
-            special_tokens=list(SPECIAL_TOKENS),
+            special_tokens=fixed_tokens,
             continuing_subword_prefix="##",
             show_progress=False,
         )
         words.seek(0)
         model.train_from_iterator(words, trainer)
     # WordPiece encodes by longest match, so ids carry no meaning beyond the specials' fixed 0-4: sorting the rest
-    # makes vocab.txt independent of the trainer's id order. (Which of several equally frequent merges make the
-    # cut at vocab_size can still differ between runs: the trainer breaks those ties in Rust hash order.)
+    # makes vocab.txt independent of the trainer's id order.
     vocab = list(SPECIAL_TOKENS) + sorted(set(model.get_vocab()) - set(SPECIAL_TOKENS))
     tokenizer = JapaneseTokenizer(vocab)
     tokenizer.save(out_dir)
