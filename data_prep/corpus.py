@@ -63,11 +63,11 @@ def documents_from_source(sources: list[str], text_field: str = "text", split: s
 
 def write_corpus(documents: Iterable[list[str]], out_dir: str, config: CorpusConfig) -> dict:
     """Writes the cleaned documents round-robin into `config.num_shards` shards; returns the statistics."""
-    storage.make_output_dir(out_dir, "--out")
     paths = [storage.join(out_dir, SHARD_PATTERN.format(index=i, count=config.num_shards))
              for i in range(config.num_shards)]
     counts = collections.Counter()
-    with contextlib.ExitStack() as stack:  # each shard renamed into place only if every document was written
+    # Each shard is renamed into place only if every document was written.
+    with storage.output_dir(out_dir, "--out"), contextlib.ExitStack() as stack:
         writers = [stack.enter_context(gfile.GFile(stack.enter_context(storage.atomic_output(p)), "w")) for p in paths]
         for writer in writers:
             writer.write("")  # GFile creates its file on the first write; a shard without documents must exist too

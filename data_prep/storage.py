@@ -132,6 +132,20 @@ def make_output_dir(path: str, flag: str) -> None:
         raise InputError(f"{flag} {path}: cannot create this directory ({getattr(error, 'message', error)})") from None
 
 
+@contextlib.contextmanager
+def output_dir(path: str, flag: str) -> Iterator[None]:
+    """`make_output_dir` for a block that writes into it; if the block fails before writing anything, the
+    directory it created goes again, so bad input leaves nothing behind."""
+    existed = gfile.isdir(path)
+    make_output_dir(path, flag)
+    try:
+        yield
+    except BaseException:
+        if not existed and not gfile.listdir(path):
+            gfile.rmtree(path)
+        raise
+
+
 def preflight_gcs(path: str, flag: str) -> None:
     """Before a long run, proves with google-cloud-storage that the bucket exists and this identity may write."""
     from google.api_core import exceptions

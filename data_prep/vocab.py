@@ -21,7 +21,14 @@ from data_prep.words import MecabWordSplitter
 
 
 def train_vocab(files: list[str], config: VocabConfig, out_dir: str) -> JapaneseTokenizer:
-    storage.make_output_dir(out_dir, "--out")
+    with storage.output_dir(out_dir, "--out"):
+        tokenizer = JapaneseTokenizer(_train_pieces(files, config))
+        tokenizer.save(out_dir)
+    return tokenizer
+
+
+def _train_pieces(files: list[str], config: VocabConfig) -> list[str]:
+    """The special tokens, then the trained WordPieces sorted."""
     # MeCab runs once; its output waits in a local temporary file, not in memory (Wikipedia is gigabytes).
     with tempfile.TemporaryFile("w+", encoding="utf-8") as words:
         counts = _split_to(files, MecabWordSplitter(), words)
@@ -54,10 +61,7 @@ def train_vocab(files: list[str], config: VocabConfig, out_dir: str) -> Japanese
         model.train_from_iterator(words, trainer)
     # WordPiece encodes by longest match, so ids carry no meaning beyond the specials' fixed 0-4: sorting the rest
     # makes vocab.txt independent of the trainer's id order.
-    vocab = list(SPECIAL_TOKENS) + sorted(set(model.get_vocab()) - set(SPECIAL_TOKENS))
-    tokenizer = JapaneseTokenizer(vocab)
-    tokenizer.save(out_dir)
-    return tokenizer
+    return list(SPECIAL_TOKENS) + sorted(set(model.get_vocab()) - set(SPECIAL_TOKENS))
 
 
 def _split_to(files: list[str], splitter: MecabWordSplitter, out) -> collections.Counter:

@@ -78,6 +78,10 @@ def test_empty_corpus_writes_nothing(tmp_path):
     out = tmp_path / "out"
     with pytest.raises(InputError, match="no sentence survived cleaning"):
         write_corpus(documents_from_source([str(source)]), str(out), CONFIG)
+    assert not out.exists()
+    out.mkdir()  # a directory the user made stays
+    with pytest.raises(InputError, match="no sentence survived cleaning"):
+        write_corpus(documents_from_source([str(source)]), str(out), CONFIG)
     assert list(out.iterdir()) == []
 
 
