@@ -53,7 +53,7 @@ def fastest_cpu_seconds(paths: dict, rounds: int) -> tuple[dict, dict]:
 
 def pack_to_tfrecord(documents, encode, path):
     builder = ExampleBuilder(2, 3, MAX_SEQ_LENGTH, random.Random(0))
-    write_tfrecord(path, (e.to_tf_example() for e in pack_documents(iter(documents), encode, builder)))
+    write_tfrecord(path, (e.features() for e in pack_documents(iter(documents), encode, builder)))
     return pathlib.Path(path).read_bytes()
 
 
@@ -61,7 +61,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="docs/benchmarks.md")
     parser.add_argument("--copies", type=int, default=60, help="corpus copies for the 1-vs-2-process run")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; each path's fastest counts")
+    parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds; each path's fastest counts")
     args = parser.parse_args()
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench_data_prep_"))
 

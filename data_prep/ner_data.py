@@ -17,7 +17,6 @@ import collections
 import json
 from dataclasses import asdict, dataclass
 
-import tensorflow as tf
 from tensorflow.io import gfile
 from tqdm import tqdm
 
@@ -26,7 +25,7 @@ from data_prep.bio import OUTSIDE, label_names
 from data_prep.config import NerDataConfig
 from data_prep.errors import InputError
 from data_prep.gsd import SPLITS, Entity, Sentence, load_split
-from data_prep.records import int64_example, int64_feature_spec, write_tfrecord
+from data_prep.records import int64_feature_spec, write_tfrecord
 from data_prep.tokenizer import CLS, SEP, Encoding, JapaneseTokenizer
 
 FEATURES = ("input_ids", "input_mask", "segment_ids", "labeled_positions", "labels", "labels_mask")
@@ -120,8 +119,8 @@ def build_ner_data(gsd_dir: str, tokenizer_dir: str, out_dir: str, config: NerDa
 
 
 def _label_split(split: str, sentences: list[Sentence], tokenizer: JapaneseTokenizer, labels: list[str],
-                 config: NerDataConfig) -> tuple[list[tf.train.Example], list[LabeledSentence], dict]:
-    """The split's tf.Examples, its sentences as evaluation reads them, and its statistics."""
+                 config: NerDataConfig) -> tuple[list[dict[str, list[int]]], list[LabeledSentence], dict]:
+    """The split's examples (features by name), its sentences as evaluation reads them, and its statistics."""
     label_index = {name: i for i, name in enumerate(labels)}
     cls_id, sep_id = tokenizer.id_of(CLS), tokenizer.id_of(SEP)
     counts, unaligned_counts = collections.Counter(), collections.Counter()
@@ -134,7 +133,7 @@ def _label_split(split: str, sentences: list[Sentence], tokenizer: JapaneseToken
         for window in spans:
             features = window_features(encoding, window, [label_index[b] for b in bio], cls_id, sep_id,
                                        config.max_seq_length)
-            examples.append(int64_example(features))
+            examples.append(features)
         lines.append(LabeledSentence(sentence.id, sentence.text, sentence.entities, words, bio, spans))
         counts.update(e.type for e in sentence.entities)
         unaligned_counts.update(e.type for e in unaligned)

@@ -26,7 +26,7 @@ from data_prep import storage
 from data_prep.config import PretrainingDataConfig
 from data_prep.corpus import read_documents
 from data_prep.errors import InputError
-from data_prep.records import int64_example, int64_feature_spec, write_tfrecord
+from data_prep.records import int64_feature_spec, write_tfrecord
 from data_prep.tokenizer import CLS, SEP, JapaneseTokenizer
 
 SHARD_PATTERN = "pretrain_data-{index:05d}-of-{count:05d}.tfrecord"
@@ -41,8 +41,8 @@ class PretrainingExample:
     input_mask: list[int]
     segment_ids: list[int]
 
-    def to_tf_example(self) -> tf.train.Example:
-        return int64_example({name: getattr(self, name) for name in FEATURES})
+    def features(self) -> dict[str, list[int]]:
+        return {"input_ids": self.input_ids, "input_mask": self.input_mask, "segment_ids": self.segment_ids}
 
 
 class ExampleBuilder:
@@ -204,8 +204,8 @@ def _write_shard(task: _ShardTask) -> tuple[int, int]:
     builder = ExampleBuilder(tokenizer.id_of(CLS), tokenizer.id_of(SEP), task.config.max_seq_length,
                              random.Random(task.config.seed + task.index))
     documents = _shard_documents(task.files, task.index, task.config.num_shards)
-    examples = (e.to_tf_example() for e in pack_documents(documents, tokenizer.encode_ids, builder))
-    return task.index, write_tfrecord(task.path, examples)
+    examples = pack_documents(documents, tokenizer.encode_ids, builder)
+    return task.index, write_tfrecord(task.path, (e.features() for e in examples))
 
 
 def _shard_documents(files: list[str], shard: int, num_shards: int) -> Iterator[list[str]]:

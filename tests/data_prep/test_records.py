@@ -1,0 +1,28 @@
+import tensorflow as tf
+
+from data_prep.records import write_tfrecord
+
+ROWS = [
+    {"input_ids": [2, 15, 3, 0], "input_mask": [1, 1, 1, 0]},
+    {"input_ids": [2, 300_000, 3, 4], "input_mask": [1, 1, 1, 1]},
+    {"input_ids": [2, 3]},  # another set of features: the previous row's input_mask must not linger
+    {"input_ids": [2, 3], "labels": [-1, 7]},
+]
+
+
+def test_each_row_is_the_tf_example_of_its_own_features(tmp_path):
+    path = str(tmp_path / "rows.tfrecord")
+    assert write_tfrecord(path, iter(ROWS)) == len(ROWS)
+    expected = []
+    for row in ROWS:
+        example = tf.train.Example()
+        for name, values in row.items():
+            example.features.feature[name].int64_list.value.extend(values)
+        expected.append(example.SerializeToString(deterministic=True))
+    assert [record.numpy() for record in tf.data.TFRecordDataset(path)] == expected
+
+
+def test_no_rows_write_an_empty_file(tmp_path):
+    path = tmp_path / "empty.tfrecord"
+    assert write_tfrecord(str(path), []) == 0
+    assert path.read_bytes() == b""
