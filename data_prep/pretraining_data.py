@@ -42,7 +42,7 @@ class PretrainingExample:
     segment_ids: list[int]
 
     def features(self) -> dict[str, list[int]]:
-        return {"input_ids": self.input_ids, "input_mask": self.input_mask, "segment_ids": self.segment_ids}
+        return {name: getattr(self, name) for name in FEATURES}
 
 
 class ExampleBuilder:

@@ -3,7 +3,8 @@
 A tokenizer directory holds `vocab.txt` and `tokenizer_config.json`, so
 `transformers.AutoTokenizer.from_pretrained(dir)` gives the reference BertJapaneseTokenizer, and cl-tohoku's
 ipadic vocabularies load here unchanged. Encoding runs MeCab once per text in C, WordPiece (`tokenizers`, in
-Rust) once per distinct word that is not itself a vocabulary entry, and keeps character offsets into the original text.
+Rust) once per distinct word that is not itself a vocabulary entry, and keeps character offsets into the
+original text.
 
 Example:
     tokenizer = JapaneseTokenizer.load("build/demo/tokenizer")
