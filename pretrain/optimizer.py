@@ -39,7 +39,24 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 
 class DenseAdamW(keras.optimizers.AdamW):
-    """AdamW with sparse gradients summed per row before the moments are updated."""
+    """AdamW with sparse gradients summed per row before the moments are updated, and `global_clipnorm` applied
+    to the gradient summed over replicas."""
+
+    def __init__(self, *args, global_clipnorm: float | None = None, **kwargs):
+        # Keras clips before it sums the replicas' gradients, so each replica's part by that part's own norm: under
+        # MirroredStrategy the steps were not the single-device ones. Clipping the sum here is what clipping means.
+        super().__init__(*args, **kwargs)
+        self.summed_clipnorm = global_clipnorm
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        grads_and_vars = super()._all_reduce_sum_gradients(grads_and_vars)
+        if self.summed_clipnorm is None:
+            return grads_and_vars
+        grads, variables = zip(*grads_and_vars)
+        return list(zip(tf.clip_by_global_norm(list(grads), self.summed_clipnorm)[0], variables))
+
+    def get_config(self):
+        return {**super().get_config(), "global_clipnorm": self.summed_clipnorm}
 
     def build(self, variables):
         # Keras' var_names would match the last path component only ("gamma", "beta"), missing LayerNorm.

@@ -97,6 +97,11 @@ class Pretraining:
             sums = self.strategy.run(self._compiled, args=(next(iterator),))
         return self._reduce(sums)
 
+    @property
+    def steps_done(self) -> int:
+        # Not int(iterations): under MirroredStrategy its value is a MirroredVariable, which int() refuses.
+        return int(self.optimizer.iterations.numpy())
+
     def run_steps(self, iterator, steps: int) -> dict[str, float]:
         return _metrics(self._loop(iterator, tf.constant(steps)))
 
@@ -173,10 +178,10 @@ def train(config: Config, data_dir: str, model_dir: str, strategy_name: str = "c
     _build(run, description["max_seq_length"])
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        print(f"pretrain: resumed from {manager.latest_checkpoint} at step {int(run.optimizer.iterations)}")
+        print(f"pretrain: resumed from {manager.latest_checkpoint} at step {run.steps_done}")
     _write_model_dir(model_dir, config, description, tokenizer, specials)
 
-    step = int(run.optimizer.iterations)
+    step = run.steps_done
     per_replica = pretrain.batch_size // strategy.num_replicas_in_sync
     # A resumed run starts a fresh data order rather than replaying the examples it already saw.
     dataset = strategy.distribute_datasets_from_function(
@@ -192,7 +197,7 @@ def train(config: Config, data_dir: str, model_dir: str, strategy_name: str = "c
                                             _steps_to_next(step, pretrain.save_checkpoints_steps))
             started = time.time()
             metrics = run.run_steps(iterator, chunk)
-            step = int(run.optimizer.iterations)
+            step = run.steps_done
             metrics["examples_per_second"] = chunk * pretrain.batch_size / (time.time() - started)
             metrics["learning_rate"] = float(run.optimizer.learning_rate)
             progress.update(chunk)

@@ -22,7 +22,7 @@ from data_prep.ner_data import build_ner_data
 from finetune.data import NerData
 from finetune.model import TokenTagger, tagging_loss
 from finetune.optimizer import LayerwiseAdamW
-from finetune.trainer import BestOnDev, Initialization, finetune, load_finetuned
+from finetune.trainer import CLIP_NORM, BestOnDev, Initialization, finetune, load_finetuned
 from pretrain.model import ElectraPretrainer
 from pretrain.trainer import save_encoder
 from tests.conftest import GSD_DIR
@@ -184,8 +184,8 @@ def test_mirrored_training_step_equals_default(debug_config, ner_dir, mirrored):
         with strategy.scope():
             tagger = TokenTagger(model, len(data.labels), dropout=0.0)
             tagger.build_variables()
-            tagger.compile(optimizer=LayerwiseAdamW(tagger.layer_depths(), 0.8, learning_rate=1e-3),
-                           loss=tagging_loss)
+            optimizer = LayerwiseAdamW(tagger.layer_depths(), 0.8, learning_rate=1e-3, global_clipnorm=CLIP_NORM)
+            tagger.compile(optimizer=optimizer, loss=tagging_loss)
         taggers.append(tagger)
     single, mirrored = taggers
     mirrored.set_weights(single.get_weights())

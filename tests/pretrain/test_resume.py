@@ -78,3 +78,24 @@ def test_resuming_with_other_model_sizes_names_them(pretraining_data, tmp_path, 
     train(config, pretraining_data, str(tmp_path / "model"))
     with pytest.raises(InputError, match=r"holds a model with another intermediate_size \(\d+ there, 96 now\)"):
         train(with_model(config, intermediate_size=96), pretraining_data, str(tmp_path / "model"))
+
+
+def test_two_replica_training_saves_and_resumes(pretraining_data, tmp_path, debug_config, mirrored, monkeypatch,
+                                                capsys):
+    """train() end to end under MirroredStrategy over two logical CPUs (the CLI's --strategy mirrored)."""
+    import dataclasses
+
+    import numpy as np
+
+    from pretrain import trainer
+
+    monkeypatch.setattr(trainer, "make_strategy", lambda name, tpu=None: mirrored)  # one strategy per process
+    model_dir = tmp_path / "model"
+    for steps in (2, 4):
+        config = dataclasses.replace(debug_config, pretrain=dataclasses.replace(
+            debug_config.pretrain, num_train_steps=steps, save_checkpoints_steps=2, log_every_steps=1))
+        metrics = trainer.train(config, pretraining_data, str(model_dir), "mirrored")
+        assert np.isfinite(metrics["loss"]) and metrics["loss"] > 0
+    assert f"resumed from {model_dir}/checkpoints/ckpt-2 at step 2" in capsys.readouterr().out
+    assert (model_dir / "checkpoints" / "ckpt-4.index").exists()
+    assert (model_dir / "encoder" / "ckpt-4.index").exists()

@@ -12,12 +12,15 @@ from tests.pretrain.test_model import random_batch
 SPECIAL = SpecialIds(pad=0, cls=2, sep=3, mask=4)
 
 
-def no_dropout(config):
-    return dataclasses.replace(config, model=dataclasses.replace(config.model, hidden_dropout=0.0))
+def replica_comparable(config):
+    """No dropout, and the full learning rate from the first step: with warm-up, step 0's rate is 0 and compared
+    weights could not differ. Gradients are clipped (pretrain.clip_norm 1.0) at these initial losses."""
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, hidden_dropout=0.0),
+                               pretrain=dataclasses.replace(config.pretrain, warmup_steps=0))
 
 
 def test_mirrored_step_equals_default_step(debug_config, mirrored):
-    config = no_dropout(debug_config)
+    config = replica_comparable(debug_config)
     single = Pretraining(config, SPECIAL, tf.distribute.get_strategy())
     mirrored = Pretraining(config, SPECIAL, mirrored)
     assert mirrored.strategy.num_replicas_in_sync == 2
@@ -31,6 +34,28 @@ def test_mirrored_step_equals_default_step(debug_config, mirrored):
     np.testing.assert_allclose(second["loss"], first["loss"], rtol=1e-5)
     np.testing.assert_allclose(second["mlm_accuracy"], first["mlm_accuracy"])
     for a, b in zip(single.model.get_weights(), mirrored.model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_mirrored_loop_equals_default_loop(debug_config, mirrored):
+    """`run_steps`, the training loop's compiled multi-step function, over a distributed dataset."""
+    config = replica_comparable(debug_config)
+    batches = [random_batch(rows=8, length=64, seed=seed) for seed in range(3)]
+    dataset = tf.data.Dataset.from_tensor_slices(
+        {name: np.concatenate([b[name] for b in batches]) for name in batches[0]}).batch(8)
+    runs = [Pretraining(config, SPECIAL, strategy) for strategy in (tf.distribute.get_strategy(), mirrored)]
+    for run in runs:
+        with run.strategy.scope():
+            run.model(batches[0])
+            run.optimizer.build(run.model.trainable_variables)
+    single, replicated = runs
+    replicated.model.set_weights(single.model.get_weights())
+    first = single.run_steps(iter(dataset), 3)
+    second = replicated.run_steps(iter(mirrored.experimental_distribute_dataset(dataset)), 3)
+    assert single.steps_done == replicated.steps_done == 3
+    for name in ("loss", "mlm_accuracy", "rtd_accuracy", "replaced_rate"):
+        np.testing.assert_allclose(second[name], first[name], rtol=1e-5)
+    for a, b in zip(single.model.get_weights(), replicated.model.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
