@@ -86,8 +86,8 @@ class JapaneseTokenizer:
         if not texts:
             return []
         # One split and one dictionary pass over all the texts' words cost less than one per text: a break
-        # word between texts marks where each one's ids end. MeCab reads a text up to its first NUL (a C
-        # string), so the breaks are the only NULs in its output.
+        # word between texts marks where each one's ids end. MeCab's wakati output ends at a text's first NUL,
+        # so the breaks are the only NULs in it (read_lines refuses NUL in corpora anyway).
         return self._ids_between_breaks(f" {TEXT_BREAK} ".join(map(self.splitter.wakati, texts)).split())
 
     def _ids_between_breaks(self, words: list[str]) -> list[list[int]]:

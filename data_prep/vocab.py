@@ -37,10 +37,10 @@ def _train_pieces(files: list[str], config: VocabConfig) -> list[str]:
         alphabet = _alphabet(counts, config.limit_alphabet)
         # Every character also continues words ("##c"), as in BERT's vocabularies, so a word holding a character
         # that training saw only at word starts is not [UNK] later. Given up front, these pieces get their ids in
-        # code-point order; left to the trainer they got them in Rust hash order, which differs per run, and the
-        # ids break ties among equally frequent merges, so the vocabulary differed from run to run.
+        # the alphabet's fixed order; left to the trainer they got them in Rust hash order, which differs per run,
+        # and the ids break ties among equally frequent merges, so the vocabulary differed from run to run.
         fixed_tokens = list(SPECIAL_TOKENS) + ["##" + char for char in alphabet]
-        if config.vocab_size < len(fixed_tokens):
+        if config.vocab_size < len(fixed_tokens) + len(alphabet):
             raise InputError(f"vocab.vocab_size (--vocab-size) {config.vocab_size}: smaller than the {len(alphabet)} "
                              f"characters of the alphabet (vocab.limit_alphabet {config.limit_alphabet}), their "
                              "##-continuations and the special tokens")
