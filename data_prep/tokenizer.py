@@ -64,12 +64,11 @@ class JapaneseTokenizer:
         self.mecab_option = mecab_option
         self.model_max_length = model_max_length
         # A word that is itself a vocabulary entry is its own single piece: greedy longest-match-first takes it
-        # whole. Only other words need WordPiece, each once (the cache).
+        # whole, so `encode_ids` sends only other words to WordPiece, each once (the cache).
         self._whole_word_ids = {token: index for token, index in self.token_to_id.items()
                                 if len(token) <= MAX_INPUT_CHARS_PER_WORD}
         self._pieces = _WordPieceCache(WordPiece(self.token_to_id, unk_token=UNK,
-                                                 max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD),
-                                       self._whole_word_ids)
+                                                 max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD))
 
     @property
     def vocab_size(self) -> int:
@@ -162,21 +161,17 @@ class JapaneseTokenizer:
 
 
 class _WordPieceCache(dict):
-    """word -> WordPiece ids: whole vocabulary entries known up front, any other word split by the `tokenizers`
-    WordPiece model on first sight."""
+    """word -> WordPiece ids, each word split by the `tokenizers` WordPiece model on first sight."""
 
     MAX_ENTRIES = 2_000_000  # a bound on memory for multi-GB corpora; refilling is cheap
 
-    def __init__(self, model: WordPiece, whole_word_ids: dict[str, int]):
+    def __init__(self, model: WordPiece):
         super().__init__()
         self._model = model
-        self._whole_words = {word: [index] for word, index in whole_word_ids.items()}
-        self.update(self._whole_words)
 
     def __missing__(self, word: str) -> list[int]:
         if len(self) >= self.MAX_ENTRIES:
             self.clear()
-            self.update(self._whole_words)
         ids = [token.id for token in self._model.tokenize(word)]
         self[word] = ids
         return ids
