@@ -25,7 +25,7 @@ def write_tfrecord(path: str, rows: Iterable[dict[str, list[int]]]) -> int:
         for count, row in enumerate(rows, 1):
             if row.keys() != names:  # a feature of the previous row must not linger
                 example.Clear()
-                features, names = example.features.feature, row.keys()
+                features, names = example.features.feature, set(row)
             for name, values in row.items():
                 features[name].int64_list.value[:] = values
             writer.write(example.SerializeToString(deterministic=True))
