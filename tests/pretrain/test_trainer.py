@@ -19,44 +19,44 @@ def replica_comparable(config):
                                pretrain=dataclasses.replace(config.pretrain, warmup_steps=0))
 
 
-def test_mirrored_step_equals_default_step(debug_config, mirrored):
-    config = replica_comparable(debug_config)
-    single = Pretraining(config, SPECIAL, tf.distribute.get_strategy())
-    mirrored = Pretraining(config, SPECIAL, mirrored)
-    assert mirrored.strategy.num_replicas_in_sync == 2
-    batch = random_batch(rows=8, length=64)
-    for run in (single, mirrored):
+def single_and_mirrored_runs(config, mirrored, batch):
+    """The same model built on one device and on two replicas, with the single run's initial weights."""
+    runs = [Pretraining(config, SPECIAL, strategy) for strategy in (tf.distribute.get_strategy(), mirrored)]
+    for run in runs:
         with run.strategy.scope():
             run.model(batch)
             run.optimizer.build(run.model.trainable_variables)
-    mirrored.model.set_weights(single.model.get_weights())
-    first, second = single.step(batch), mirrored.step(batch)
+    runs[1].model.set_weights(runs[0].model.get_weights())
+    return runs
+
+
+def assert_same_weights(first, second):
+    for a, b in zip(first.model.get_weights(), second.model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_mirrored_step_equals_default_step(debug_config, mirrored):
+    batch = random_batch(rows=8, length=64)
+    single, replicated = single_and_mirrored_runs(replica_comparable(debug_config), mirrored, batch)
+    assert replicated.strategy.num_replicas_in_sync == 2
+    first, second = single.step(batch), replicated.step(batch)
     np.testing.assert_allclose(second["loss"], first["loss"], rtol=1e-5)
     np.testing.assert_allclose(second["mlm_accuracy"], first["mlm_accuracy"])
-    for a, b in zip(single.model.get_weights(), mirrored.model.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert_same_weights(single, replicated)
 
 
 def test_mirrored_loop_equals_default_loop(debug_config, mirrored):
     """`run_steps`, the training loop's compiled multi-step function, over a distributed dataset."""
-    config = replica_comparable(debug_config)
     batches = [random_batch(rows=8, length=64, seed=seed) for seed in range(3)]
     dataset = tf.data.Dataset.from_tensor_slices(
         {name: np.concatenate([b[name] for b in batches]) for name in batches[0]}).batch(8)
-    runs = [Pretraining(config, SPECIAL, strategy) for strategy in (tf.distribute.get_strategy(), mirrored)]
-    for run in runs:
-        with run.strategy.scope():
-            run.model(batches[0])
-            run.optimizer.build(run.model.trainable_variables)
-    single, replicated = runs
-    replicated.model.set_weights(single.model.get_weights())
+    single, replicated = single_and_mirrored_runs(replica_comparable(debug_config), mirrored, batches[0])
     first = single.run_steps(iter(dataset), 3)
     second = replicated.run_steps(iter(mirrored.experimental_distribute_dataset(dataset)), 3)
     assert single.steps_done == replicated.steps_done == 3
     for name in ("loss", "mlm_accuracy", "rtd_accuracy", "replaced_rate"):
         np.testing.assert_allclose(second[name], first[name], rtol=1e-5)
-    for a, b in zip(single.model.get_weights(), replicated.model.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert_same_weights(single, replicated)
 
 
 def test_learning_rate_warms_up_then_decays_to_zero():
