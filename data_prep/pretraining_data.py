@@ -12,11 +12,12 @@ Example:
                                    PretrainingDataConfig(max_seq_length=128, num_shards=4, num_processes=2))
 """
 
+import functools
 import math
 import multiprocessing
 import random
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import tensorflow as tf
 from tensorflow.io import gfile
@@ -38,10 +39,10 @@ RANDOM_LENGTH_PROB = 0.05
 @dataclass(frozen=True)
 class PretrainingExample:
     input_ids: list[int]
-    input_mask: list[int]
-    segment_ids: list[int]
+    input_mask: tuple[int, ...]
+    segment_ids: tuple[int, ...]
 
-    def features(self) -> dict[str, list[int]]:
+    def features(self) -> dict[str, Sequence[int]]:
         return {name: getattr(self, name) for name in FEATURES}
 
 
@@ -94,13 +95,27 @@ class ExampleBuilder:
         return self._make_example(first, second)
 
     def _make_example(self, first: list[int], second: list[int]) -> PretrainingExample:
-        input_ids = [self._cls_id] + first + [self._sep_id]
-        segment_ids = [0] * len(input_ids)
+        first_length = len(first) + 2
+        length = first_length + len(second) + 1 if second else first_length
+        padding = [0] * (self._max_length - length)
         if second:
-            input_ids += second + [self._sep_id]
-            segment_ids += [1] * (len(second) + 1)
-        padding = [0] * (self._max_length - len(input_ids))
-        return PretrainingExample(input_ids + padding, [1] * len(input_ids) + padding, segment_ids + padding)
+            input_ids = [self._cls_id, *first, self._sep_id, *second, self._sep_id, *padding]
+        else:
+            input_ids = [self._cls_id, *first, self._sep_id, *padding]
+        return PretrainingExample(input_ids, _input_mask(length, self._max_length),
+                                  _segment_ids(first_length, length, self._max_length))
+
+
+# Masks and segment ids depend on two or three lengths only: every full example has the same mask. Shared
+# tuples are built once, and write_tfrecord does not refill a tuple the previous example also had.
+@functools.lru_cache(maxsize=None)
+def _input_mask(length: int, max_length: int) -> tuple[int, ...]:
+    return (1,) * length + (0,) * (max_length - length)
+
+
+@functools.lru_cache(maxsize=4096)  # up to max_length² / 2 pairs otherwise: 0.5 GB of tuples at 512
+def _segment_ids(first_length: int, length: int, max_length: int) -> tuple[int, ...]:
+    return (0,) * first_length + (1,) * (length - first_length) + (0,) * (max_length - length)
 
 
 def pack_documents(documents: Iterator[list[str]], encode: Callable[[list[str]], list[list[int]]],

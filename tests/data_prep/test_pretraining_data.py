@@ -31,11 +31,11 @@ def test_examples_have_electra_layout():
     for e in examples:
         length = sum(e.input_mask)
         assert len(e.input_ids) == len(e.input_mask) == len(e.segment_ids) == 32
-        assert e.input_mask == [1] * length + [0] * (32 - length)
+        assert list(e.input_mask) == [1] * length + [0] * (32 - length)
         assert e.input_ids[0] == CLS and e.input_ids[length - 1] == SEP
         assert set(e.input_ids[length:]) <= {0} and set(e.segment_ids[length:]) <= {0}
         segment_b = e.segment_ids[:length].count(1)
-        assert e.segment_ids[:length] == [0] * (length - segment_b) + [1] * segment_b
+        assert list(e.segment_ids[:length]) == [0] * (length - segment_b) + [1] * segment_b
         separators = [i for i in range(length) if e.input_ids[i] == SEP]
         assert separators == ([length - segment_b - 1, length - 1] if segment_b else [length - 1])
         single += segment_b == 0
