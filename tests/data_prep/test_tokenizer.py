@@ -24,13 +24,29 @@ def test_ids_equal_bert_japanese_tokenizer_on_every_shipped_sentence(tokenizer_d
 
 
 def test_texts_encoded_together_keep_their_own_ids(tokenizer_dir, tokenizer):
-    # Empty texts, texts MeCab reads only up to a NUL, a word over WordPiece's 100 characters, other whitespace.
+    # Empty texts, texts MeCab reads only up to a NUL, a run of 120 katakana, other whitespace.
     texts = ["吾輩は猫である。", "", "猫\x00犬は鼠。", "\x00", "ア" * 120 + "。", "\u3000全角 空白と\tタブ。", "吾輩"]
     reference = AutoTokenizer.from_pretrained(tokenizer_dir)
     expected = [reference.convert_tokens_to_ids(reference.tokenize(t)) for t in texts]
     assert tokenizer.encode_ids(texts) == expected
     assert [tokenizer.encode_ids([t])[0] for t in texts] == expected
     assert tokenizer.encode_ids([]) == []
+
+
+def test_wordpiece_edge_cases_equal_bert_japanese_tokenizer(tmp_path):
+    # MeCab groups at most 24 unknown characters into a word unless told otherwise; here words reach and pass
+    # WordPiece's 100-character limit, one of them needing a continuation piece longer than the limit.
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "b", "a", "##a", "##" + "a" * 99, "ア", "##ア",
+             "x", "##yz", "##y", "x", "c", "##cc", "##c"]  # the second "x": a later duplicate wins
+    JapaneseTokenizer(vocab, mecab_option="--max-grouping-size=200").save(str(tmp_path))
+    tokenizer = JapaneseTokenizer.load(str(tmp_path))
+    reference = AutoTokenizer.from_pretrained(str(tmp_path))
+    texts = ["b" + "a" * 99, "b" + "a" * 100, "a" * 99, "a" * 100, "ア" * 120, "xyz", "xyy", "xq", "ccccc", "q"]
+    expected = [reference.convert_tokens_to_ids(reference.tokenize(t)) for t in texts]
+    assert [len(tokenizer.splitter.split(t)) for t in texts] == [1] * len(texts)
+    assert expected[0] == [5, 8] and expected[1] == [1] and expected[5] == [14, 12]
+    assert tokenizer.encode_ids(texts) == expected
+    assert [e.token_ids for e in tokenizer.encode_many(texts)] == expected
 
 
 def test_offset_path_gives_the_same_ids(tokenizer):
