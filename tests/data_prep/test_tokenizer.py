@@ -49,6 +49,29 @@ def test_wordpiece_edge_cases_equal_bert_japanese_tokenizer(tmp_path):
     assert [e.token_ids for e in tokenizer.encode_many(texts)] == expected
 
 
+@pytest.mark.parametrize("normalize_text", [True, False])
+def test_whitespace_inside_mecab_words_splits_as_in_python(tmp_path, tokenizer, normalize_text):
+    # MeCab keeps some of Python's whitespace inside its words; BertJapaneseTokenizer then splits them there.
+    JapaneseTokenizer(tokenizer.vocab, normalize_text=normalize_text).save(str(tmp_path))
+    ours = JapaneseTokenizer.load(str(tmp_path))
+    reference = AutoTokenizer.from_pretrained(str(tmp_path))
+    texts = ["猫\x1c犬\x1d鼠\x1e馬\x1f。", "猫\x85犬\u2028鼠\u2029馬\u1680。", "猫\u3000犬\xa0鼠\u2003馬\u202f。", "\x1c"]
+    expected = [reference.convert_tokens_to_ids(reference.tokenize(t)) for t in texts]
+    assert ours.encode_ids(texts) == expected
+    assert [e.token_ids for e in ours.encode_many(texts)] == expected
+
+
+def test_vocabulary_tokens_no_word_can_match_keep_their_ids(tmp_path):
+    # The empty token, tokens holding whitespace or NUL, and an earlier duplicate ("x" at 8; the one at 10 wins).
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "", "x y", "x\x00", "x", "##yz", "x", "z"]
+    JapaneseTokenizer(vocab).save(str(tmp_path))
+    reference = AutoTokenizer.from_pretrained(str(tmp_path))
+    texts = ["xyz", "z", "x"]
+    expected = [reference.convert_tokens_to_ids(reference.tokenize(t)) for t in texts]
+    assert expected == [[10, 9], [11], [10]]
+    assert JapaneseTokenizer.load(str(tmp_path)).encode_ids(texts) == expected
+
+
 def test_offset_path_gives_the_same_ids(tokenizer):
     sentences = shipped_sentences()[:2000]
     assert [e.token_ids for e in tokenizer.encode_many(sentences)] == tokenizer.encode_ids(sentences)
