@@ -65,12 +65,23 @@ def test_learning_rate_warms_up_then_decays_to_zero():
     np.testing.assert_allclose(values, [0.0, 5e-4, 9e-4, 4.5e-4, 0.0], atol=1e-9)
 
 
+def without_warmup(config):
+    """Warm-up makes step 0's learning rate 0: a step that moves no weight proves nothing about the update."""
+    return dataclasses.replace(config, pretrain=dataclasses.replace(config.pretrain, warmup_steps=0))
+
+
 def test_bfloat16_compute_keeps_float32_weights_and_finite_losses(debug_config):
-    config = dataclasses.replace(debug_config, pretrain=dataclasses.replace(debug_config.pretrain,
-                                                                            mixed_precision="mixed_bfloat16"))
+    config = without_warmup(debug_config)
+    config = dataclasses.replace(config, pretrain=dataclasses.replace(config.pretrain, mixed_precision="mixed_bfloat16"))
     run = Pretraining(config, SPECIAL, tf.distribute.get_strategy())
-    metrics = run.step(random_batch(rows=4, length=64))
+    batch = random_batch(rows=4, length=64)
+    metrics = run.step(batch)
     assert np.isfinite(metrics["loss"]) and metrics["loss"] > 0
+    before = run.model.get_weights()
+    run.step(batch)
+    after = run.model.get_weights()
+    assert all(np.isfinite(w).all() for w in after)
+    assert sum(not np.array_equal(a, b) for a, b in zip(before, after)) > len(after) / 2
     assert run.model.rtd_head.dense.compute_dtype == "bfloat16"
     assert {v.dtype for v in run.model.trainable_variables} == {"float32"}
     assert keras.mixed_precision.global_policy().name == "float32"
@@ -96,11 +107,13 @@ def test_repeated_tokens_take_the_step_of_their_summed_gradient():
 
 def test_weight_decay_spares_layer_norms_and_biases_only(debug_config):
     """With zero gradients AdamW's only move is the decay: kernels and embeddings shrink, the rest stay."""
-    pretrain = dataclasses.replace(debug_config.pretrain, weight_decay=0.5, warmup_steps=0)  # a step of 0 moves nothing
-    config = dataclasses.replace(debug_config, pretrain=pretrain)
+    config = without_warmup(debug_config)
+    config = dataclasses.replace(config, pretrain=dataclasses.replace(config.pretrain, weight_decay=0.5))
     run = Pretraining(config, SPECIAL, tf.distribute.get_strategy())
     run.model(random_batch(rows=2, length=16))
     variables = run.model.trainable_variables
+    for variable in variables:  # biases and LayerNorm betas start at 0, where decay could not show
+        variable.assign(tf.ones_like(variable))
     before = [v.numpy() for v in variables]
     run.optimizer.apply_gradients([(tf.zeros_like(v), v) for v in variables])
     spared = {v.path for v, b in zip(variables, before) if np.array_equal(v.numpy(), b)}
@@ -112,9 +125,10 @@ def test_weight_decay_spares_layer_norms_and_biases_only(debug_config):
 def test_the_seed_fixes_initial_weights_and_steps(debug_config):
     batch = random_batch(rows=4, length=32)
     runs, metrics = [], []
-    for _ in range(2):  # as two processes would: build, then step
-        runs.append(Pretraining(debug_config, SPECIAL, tf.distribute.get_strategy()))
-        metrics.append(runs[-1].step(batch))
+    for _ in range(2):  # as two processes would: build, then step twice
+        runs.append(Pretraining(without_warmup(debug_config), SPECIAL, tf.distribute.get_strategy()))
+        metrics.append([runs[-1].step(batch) for _ in range(2)])
     assert metrics[0] == metrics[1]
+    assert metrics[0][0]["loss"] != metrics[0][1]["loss"]  # the first step moved the weights
     for a, b in zip(*(run.model.get_weights() for run in runs)):
         np.testing.assert_array_equal(a, b)
