@@ -82,7 +82,8 @@ def test_resuming_with_other_model_sizes_names_them(pretraining_data, tmp_path, 
 
 def test_two_replica_training_saves_and_resumes(pretraining_data, tmp_path, debug_config, mirrored, monkeypatch,
                                                 capsys):
-    """train() end to end under MirroredStrategy over two logical CPUs (the CLI's --strategy mirrored)."""
+    """train() end to end under MirroredStrategy over two logical CPUs (the CLI's --strategy mirrored): the resumed
+    run starts from the weights and optimizer state the first run ended with."""
     import dataclasses
 
     import numpy as np
@@ -90,6 +91,19 @@ def test_two_replica_training_saves_and_resumes(pretraining_data, tmp_path, debu
     from pretrain import trainer
 
     monkeypatch.setattr(trainer, "make_strategy", lambda name, tpu=None: mirrored)  # one strategy per process
+    states = []  # per call of run_steps: the state before and after it
+    run_steps = trainer.Pretraining.run_steps
+
+    def state_of(run):
+        return [v.numpy() for v in run.model.weights] + [run.optimizer.iterations.numpy()]
+
+    def recorded_run_steps(run, iterator, steps):
+        before = state_of(run)
+        metrics = run_steps(run, iterator, steps)
+        states.append((before, state_of(run)))
+        return metrics
+
+    monkeypatch.setattr(trainer.Pretraining, "run_steps", recorded_run_steps)
     model_dir = tmp_path / "model"
     for steps in (2, 4):
         config = dataclasses.replace(debug_config, pretrain=dataclasses.replace(
@@ -99,3 +113,9 @@ def test_two_replica_training_saves_and_resumes(pretraining_data, tmp_path, debu
     assert f"resumed from {model_dir}/checkpoints/ckpt-2 at step 2" in capsys.readouterr().out
     assert (model_dir / "checkpoints" / "ckpt-4.index").exists()
     assert (model_dir / "encoder" / "ckpt-4.index").exists()
+    assert len(states) == 4  # one step per call (log_every_steps=1)
+    initial, end_of_first_run, start_of_resumed_run = states[0][0], states[1][1], states[2][0]
+    assert end_of_first_run[-1] == start_of_resumed_run[-1] == 2
+    for saved, restored in zip(end_of_first_run, start_of_resumed_run, strict=True):
+        np.testing.assert_array_equal(restored, saved)
+    assert sum(not np.array_equal(a, b) for a, b in zip(initial, start_of_resumed_run)) > len(initial) / 2
