@@ -45,6 +45,25 @@ def test_mirrored_step_equals_default_step(debug_config, mirrored):
     assert_same_weights(single, replicated)
 
 
+def step_proportional_to_gradient(config):
+    """Clipping off, no decay, and an Adam epsilon far above every gradient, with a learning rate as large: a step
+    is then the gradient itself (lr * g / (|g| + epsilon)). Clipping and Adam's usual epsilon make a step blind to
+    the gradient's scale, so replicas summing half or twice the gradient would go unseen."""
+    config = replica_comparable(config)
+    return dataclasses.replace(config, pretrain=dataclasses.replace(
+        config.pretrain, clip_norm=1e9, weight_decay=0.0, adam_epsilon=1e3, learning_rate=1e3))
+
+
+def test_mirrored_step_takes_the_gradient_of_the_global_batch(debug_config, mirrored):
+    batch = random_batch(rows=8, length=64)
+    single, replicated = single_and_mirrored_runs(step_proportional_to_gradient(debug_config), mirrored, batch)
+    before = single.model.get_weights()
+    single.step(batch), replicated.step(batch)
+    moved = [np.abs(a - b).max() for a, b in zip(single.model.get_weights(), before)]
+    assert np.median(moved) > 1e-4  # the steps are large enough for the comparison to see their scale
+    assert_same_weights(single, replicated)
+
+
 def test_mirrored_loop_equals_default_loop(debug_config, mirrored):
     """`run_steps`, the training loop's compiled multi-step function, over a distributed dataset."""
     batches = [random_batch(rows=8, length=64, seed=seed) for seed in range(3)]
