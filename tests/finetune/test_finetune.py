@@ -184,7 +184,12 @@ def test_encoder_loads_from_a_google_research_electra_checkpoint(tf1_checkpoint,
     np.testing.assert_allclose(ours.numpy(), reference, atol=2e-4)
 
 
-def test_mirrored_training_step_equals_default(debug_config, ner_dir, mirrored):
+@pytest.mark.parametrize("optimizer_args", [
+    {"learning_rate": 1e-3, "global_clipnorm": CLIP_NORM},
+    # A step that is the gradient itself (lr * g / (|g| + epsilon)): clipped Adam steps hide the gradient's scale.
+    {"learning_rate": 1e3, "epsilon": 1e3, "weight_decay": 0.0},
+], ids=["clipped", "step_is_the_gradient"])
+def test_mirrored_training_step_equals_default(debug_config, ner_dir, mirrored, optimizer_args):
     model = dataclasses.replace(debug_config.model, hidden_dropout=0.0)
     data = NerData.load(ner_dir[0])
     features, labels = next(iter(data.dataset("train", 8)))
@@ -193,13 +198,15 @@ def test_mirrored_training_step_equals_default(debug_config, ner_dir, mirrored):
         with strategy.scope():
             tagger = TokenTagger(model, len(data.labels), dropout=0.0)
             tagger.build_variables()
-            optimizer = LayerwiseAdamW(tagger.layer_depths(), 0.8, learning_rate=1e-3, global_clipnorm=CLIP_NORM)
+            optimizer = LayerwiseAdamW(tagger.layer_depths(), 0.8, **optimizer_args)
             tagger.compile(optimizer=optimizer, loss=tagging_loss)
         taggers.append(tagger)
     single, mirrored = taggers
     mirrored.set_weights(single.get_weights())
+    before = single.get_weights()
     single_loss, mirrored_loss = (tagger.train_on_batch(features, labels) for tagger in taggers)
     np.testing.assert_allclose(mirrored_loss, single_loss, rtol=1e-5)
+    assert np.median([np.abs(a - b).max() for a, b in zip(single.get_weights(), before)]) > 1e-4
     for a, b in zip(single.get_weights(), mirrored.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
