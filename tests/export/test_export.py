@@ -41,9 +41,15 @@ def test_assets_labels_signature_and_warmup_request(export_dir, finetuned_dir):
     labels = json.load(open(f"{finetuned_dir}/labels.json"))["labels"]
     served = tf.saved_model.load(version).signatures["labels"](label_ids=tf.range(len(labels), dtype=tf.int32))
     assert [name.decode() for name in served["labels"].numpy()] == labels
-    record = next(iter(tf.data.TFRecordDataset(f"{version}/{WARMUP_FILE}"))).numpy()
-    assert set(prediction_log_pb2.PredictionLog.FromString(record).predict_log.request.inputs) == {
-        "input_ids", "input_mask", "segment_ids", "labeled_positions"}
+    # TF Serving replays the warm-up request when it loads the model and refuses the model if it fails: so here.
+    records = [record.numpy() for record in tf.data.TFRecordDataset(f"{version}/{WARMUP_FILE}")]
+    assert len(records) == 1
+    request = prediction_log_pb2.PredictionLog.FromString(records[0]).predict_log.request
+    signature = tf.saved_model.load(version).signatures[request.model_spec.signature_name or "serving_default"]
+    outputs = signature(**{name: tf.constant(tf.make_ndarray(proto)) for name, proto in request.inputs.items()})
+    rows, length = tf.make_ndarray(request.inputs["input_ids"]).shape
+    assert outputs["chunk_predictions"].shape == (rows, length)
+    assert outputs["chunk_probs"].shape == (rows, length, len(labels))
 
 
 @pytest.mark.parametrize("length", [7, 64])
