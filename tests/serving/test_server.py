@@ -11,6 +11,7 @@ import socket
 import subprocess
 import threading
 import time
+import unicodedata
 from concurrent import futures
 
 import grpc
@@ -25,9 +26,9 @@ from tensorflow_serving.config import model_server_config_pb2
 from data_prep.console import registered_commands, run
 from data_prep.errors import InputError
 from data_prep.gsd import load_split
-from serving.backends import SavedModelBackend
+from serving.backends import Backend, SavedModelBackend
 from serving.client import EntityClient
-from serving.features import pad_batch, text_windows
+from serving.features import pad_batch, sentence_spans, text_windows
 from serving.limits import MAX_MESSAGE_BYTES
 from serving.rest_api import make_rest_server
 from serving.served_model import ServedModel
@@ -102,8 +103,39 @@ def test_entity_offsets_round_trip_on_every_gsd_test_sentence(clients, test_text
             assert text[entity["start"]:entity["end"]] == entity["text"] and entity["text"].strip() == entity["text"]
 
 
-@pytest.mark.parametrize("text", ["", "   ", "😀🎌🍣は美味しい。", "東京\x00\x07\x1b[31m大阪\u200b\ufeff", "ｶﾞｷﾞｸﾞ㍿ｹﾞ①",
-                                  "東京都" * 3400, "a" * 10_000, "\n".join(["京都。"] * 500)])
+# MeCab, here as in BertJapaneseTokenizer, reads a text only up to its first NUL.
+ODD_TEXTS = ["", "   ", "😀🎌🍣は美味しい。", "東京\x00\x07\x1b[31m大阪\u200b\ufeff", "東京\x07\x1b[31m大阪\u200b\ufeff",
+             "ｶﾞｷﾞｸﾞ㍿ｹﾞ①", "東京都" * 3400, "a" * 10_000, "\n".join(["京都。"] * 500), "全角\u3000空白　と 半角 。\t京都"]
+
+
+class EveryWordAnEntity(Backend):
+    """Labels every word B-<first type>: each word becomes an entity, whatever a trained model would find."""
+
+    def __init__(self, labels):
+        self.labels = labels
+
+    def predict(self, inputs):
+        shape = inputs["labeled_positions"].shape
+        begin = next(i for i, label in enumerate(self.labels) if label.startswith("B-"))
+        return np.full(shape, begin, np.int64), np.ones(shape + (len(self.labels),), np.float32)
+
+    def label_names(self):
+        return self.labels
+
+
+@pytest.mark.parametrize("text", ODD_TEXTS)
+def test_every_word_of_odd_texts_comes_back_once_with_offsets_to_its_characters(clients, text):
+    tokenizer = clients["in-process"].tokenizer
+    client = EntityClient(EveryWordAnEntity(clients["in-process"].labels), tokenizer, max_seq_length=16)
+    [found] = client.predict([text])
+    words = [(start + w.start, start + w.end, w.text)
+             for start, end in sentence_spans(text) for w in tokenizer.encode(text[start:end]).words]
+    assert [(e["start"], e["end"]) for e in found] == [(start, end) for start, end, _ in words]
+    for start, end, normalized in words:
+        assert normalized in unicodedata.normalize("NFKC", text[start:end]), (text[start:end], normalized)
+
+
+@pytest.mark.parametrize("text", ODD_TEXTS)
 def test_odd_texts_are_tagged_with_offsets_into_themselves(clients, text):
     for protocol in ("grpc", "rest"):
         [found] = clients[protocol].predict([text])
