@@ -181,11 +181,17 @@ def load_config(path: str | None, overrides: typing.Sequence[str] = (),
                 flags: dict[str, tuple[str, object]] | None = None) -> Config:
     """Reads `path` (YAML, any gfile path; None means all defaults), then applies `section.key=value` overrides
     (--set), then `flags`: {"section.key": (flag name, value)}. Errors name the file, --set or flag at fault."""
-    config = from_dict(Config, _read_yaml(path) if path else {}, where=path or "defaults")
-    for override in overrides:
-        config = _replace(config, *_parse_override(override), where=f"--set {override!r}")
-    for key, (flag, value) in (flags or {}).items():
-        config = _replace(config, key, value, where=flag)
+    given = [(*_parse_override(override), f"--set {override!r}") for override in overrides]
+    given += [(key, value, flag) for key, (flag, value) in (flags or {}).items()]
+    winners = {key: (value, where) for key, value, where in given}  # the last source of a key wins
+    tree = _read_yaml(path) if path else {}
+    for key in winners:  # and only it is read: --set can stand in for a bad value in the file
+        section, _, name = key.partition(".")
+        if isinstance(tree.get(section), dict):
+            tree[section].pop(name, None)
+    config = from_dict(Config, tree, where=path or "defaults")
+    for key, (value, where) in winners.items():
+        config = _replace(config, key, value, where)
     return config
 
 

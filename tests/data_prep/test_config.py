@@ -61,6 +61,17 @@ def test_flags_are_named_in_their_errors_and_win_over_set():
         load_config(None, [], {"corpus.num_shards": ("--num-shards", -1)})
 
 
+def test_set_stands_in_for_a_bad_value_in_the_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("pretrain:\n  learning_rate: fast\n  batch_size: 0\n", encoding="utf-8")
+    with pytest.raises(InputError, match="c.yaml: pretrain: PretrainConfig.learning_rate: expected float, got 'fast'"):
+        load_config(str(path), ["pretrain.batch_size=8"])
+    config = load_config(str(path), ["pretrain.learning_rate=1e-4", "pretrain.batch_size=0", "pretrain.batch_size=8"])
+    assert config.pretrain.learning_rate == 1e-4 and config.pretrain.batch_size == 8
+    config = load_config(str(path), ["pretrain.learning_rate=2e-4"], {"pretrain.batch_size": ("--batch-size", 4)})
+    assert config.pretrain.batch_size == 4
+
+
 def test_yaml_booleans_and_empty_sections(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("pretrain:\n  jit_compile: true\nfinetune:\n", encoding="utf-8")
