@@ -12,11 +12,16 @@ from tests.pretrain.test_model import random_batch
 SPECIAL = SpecialIds(pad=0, cls=2, sep=3, mask=4)
 
 
+def without_warmup(config):
+    """Warm-up makes step 0's learning rate 0: a step that moves no weight proves nothing about the update."""
+    return dataclasses.replace(config, pretrain=dataclasses.replace(config.pretrain, warmup_steps=0))
+
+
 def replica_comparable(config):
-    """No dropout, and the full learning rate from the first step: with warm-up, step 0's rate is 0 and compared
-    weights could not differ. Gradients are clipped (pretrain.clip_norm 1.0) at these initial losses."""
-    return dataclasses.replace(config, model=dataclasses.replace(config.model, hidden_dropout=0.0),
-                               pretrain=dataclasses.replace(config.pretrain, warmup_steps=0))
+    """No dropout, and the full learning rate from the first step. Gradients are clipped (pretrain.clip_norm 1.0)
+    at these initial losses."""
+    config = without_warmup(config)
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, hidden_dropout=0.0))
 
 
 def single_and_mirrored_runs(config, mirrored, batch):
@@ -82,11 +87,6 @@ def test_learning_rate_warms_up_then_decays_to_zero():
     schedule = WarmupLinearDecay(1e-3, warmup_steps=10, total_steps=100)
     values = [float(schedule(step)) for step in (0, 5, 10, 55, 100)]
     np.testing.assert_allclose(values, [0.0, 5e-4, 9e-4, 4.5e-4, 0.0], atol=1e-9)
-
-
-def without_warmup(config):
-    """Warm-up makes step 0's learning rate 0: a step that moves no weight proves nothing about the update."""
-    return dataclasses.replace(config, pretrain=dataclasses.replace(config.pretrain, warmup_steps=0))
 
 
 def test_bfloat16_compute_keeps_float32_weights_and_finite_losses(debug_config):
