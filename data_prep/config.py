@@ -21,6 +21,9 @@ from data_prep.errors import InputError
 
 JIT_COMPILE_CHOICES = ("auto", "true", "false")
 PRECISION_CHOICES = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+# transformers' names: "gelu_new" is the tanh approximation google-research/electra computes, "gelu" the exact GELU
+# transformers computes for the BERTs whose config.json names it (cl-tohoku's among them).
+ACTIVATION_CHOICES = ("gelu_new", "gelu")
 
 
 def _at_least(config, minimum, *names: str) -> None:
@@ -46,6 +49,8 @@ class CorpusConfig:
     # A text file without blank lines is one document; cutting it lets its text spread over many shards.
     max_document_sentences: int = 500
     num_shards: int = 8
+    # Wikipedia's lists and headings lack a final 。; one-sentence-a-line text such as GSD's often does too.
+    require_final_period: bool = True
 
     def __post_init__(self):
         _at_least(self, 1, "max_sentence_chars", "max_document_sentences", "num_shards")
@@ -104,10 +109,12 @@ class ModelConfig:
     hidden_dropout: float = 0.1
     max_position_embeddings: int = 512
     type_vocab_size: int = 2
+    hidden_act: str = "gelu_new"
 
     def __post_init__(self):
         _at_least(self, 1, "vocab_size", "embedding_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
                   "intermediate_size", "max_position_embeddings", "type_vocab_size")
+        _one_of(self, ACTIVATION_CHOICES, "hidden_act")
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,10 @@ Example:
 """
 
 import argparse
+import logging
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Callable
@@ -48,12 +50,19 @@ def build_parser(commands: dict[str, Command], prog: str = "electra-ja") -> argp
     for name, command in commands.items():
         sub = subparsers.add_parser(name, help=command.help, description=command.help)
         command.add_arguments(sub)
+        sub.add_argument("--verbose", action="store_true",
+                         help="also show TensorFlow's own log lines (as TF_CPP_MIN_LOG_LEVEL=0 does)")
         sub.set_defaults(run=command.run)
     return parser
 
 
-def run(argv: list[str], commands: dict[str, Command], prog: str = "electra-ja") -> int:
+def run(argv: list[str], commands: dict[str, Command], prog: str = "electra-ja", quiet: bool = False) -> int:
+    """Runs one command; `quiet` (the console scripts') hides TensorFlow's log lines unless --verbose asks."""
     args = build_parser(commands, prog).parse_args(argv)
+    if args.verbose:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    elif quiet and os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "0":
+        hide_tensorflow_logs()
     try:
         args.run(args)
     except InputError as error:
@@ -66,10 +75,27 @@ def run(argv: list[str], commands: dict[str, Command], prog: str = "electra-ja")
     return 0
 
 
+def hide_tensorflow_logs() -> None:
+    """TensorFlow's C++ code writes its start-up lines (absl's "All log messages before absl::InitializeLog()",
+    oneDNN, CUDA) to the stderr file descriptor whatever TF_CPP_MIN_LOG_LEVEL says. Python's own stderr moves to a
+    copy of that descriptor, so the command's lines and errors still show, and the descriptor C++ writes to goes to
+    /dev/null; TensorFlow's and Keras' Python warnings are hidden too."""
+    sys.stderr.flush()
+    sys.stderr = os.fdopen(os.dup(2), "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    for module in ("tensorflow", "keras", "keras_hub", "tf_keras"):
+        warnings.filterwarnings("ignore", module=rf"{module}(\.|$)")
+
+
 def main(argv: list[str] | None = None) -> int:
-    return run(sys.argv[1:] if argv is None else argv, registered_commands())
+    """The console script. Without `argv` the process is the command and TensorFlow's log lines are hidden (they
+    go to the process's stderr descriptor); with it (a caller's process, a test) nothing is redirected."""
+    return run(sys.argv[1:] if argv is None else argv, registered_commands(), quiet=argv is None)
 
 
 def stage_main(package: str) -> None:
     """`python -m STAGE ...`: the same commands, limited to one stage package."""
-    sys.exit(run(sys.argv[1:], registered_commands(package), prog=f"python -m {package}"))
+    sys.exit(run(sys.argv[1:], registered_commands(package), prog=f"python -m {package}", quiet=True))

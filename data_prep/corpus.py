@@ -2,7 +2,7 @@
 and split into sentences, one per line, a blank line between documents, in text shards.
 
 Cleaning follows the seed's shell pipeline: NFKC; drop paragraphs that do not end in 。 (closing brackets
-after it allowed), `Category:` lines and `thumb|` image captions; split after 。 and after any 」 』 ) right
+after it allowed; `require_final_period: false` keeps them, for text whose lines are sentences, like GSD's), `Category:` lines and `thumb|` image captions; split after 。 and after any 」 』 ) right
 behind it; drop sentences outside [min_sentence_chars, max_sentence_chars]. Documents longer than
 max_document_sentences are cut into pieces, so an unstructured text file still spreads over many shards.
 
@@ -38,11 +38,15 @@ def clean_paragraph(paragraph: str, config: CorpusConfig, counts: collections.Co
     if line.startswith("Category:") or "thumb|" in line:
         counts["paragraphs_markup"] += 1
         return []
-    if not line.rstrip(_CLOSERS).endswith("。"):
+    ends_in_period = line.rstrip(_CLOSERS).endswith("。")
+    if config.require_final_period and not ends_in_period:
         counts["paragraphs_without_final_period"] += 1
         return []
+    pieces = _SENTENCE.findall(line)
+    if not ends_in_period:  # the text after the last 。 is a sentence of its own
+        pieces.append(line[sum(map(len, pieces)):])
     sentences = []
-    for sentence in (s.strip() for s in _SENTENCE.findall(line)):
+    for sentence in (s.strip() for s in pieces):
         if config.min_sentence_chars <= len(sentence) <= config.max_sentence_chars:
             sentences.append(sentence)
         else:

@@ -81,7 +81,7 @@ def _served_query(commands, export_base: str) -> None:
     argv = ["serve", "--model-base-path", export_base, "--grpc-port", str(grpc_port), "--rest-port", str(rest_port)]
     print(f"\n=== electra-ja {' '.join(argv)}  (in the background)", flush=True)
     server = subprocess.Popen([sys.executable, "-c", "import sys; from data_prep.console import main; sys.exit(main())",
-                               *argv], stdout=subprocess.PIPE, text=True)
+                               *argv], stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
     try:
         ready = server.stdout.readline()
         if not ready.startswith("serve:"):

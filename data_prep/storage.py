@@ -29,6 +29,11 @@ def join(*parts: str) -> str:
     return posixpath.join(*parts)
 
 
+def parent(path: str) -> str:
+    """The directory holding `path` ("." for a bare name)."""
+    return posixpath.dirname(path.rstrip("/")) or "."
+
+
 def temp_name(path: str) -> str:
     """A sibling name no reader globbing for the final name will match, unique per writer."""
     head, tail = posixpath.split(path)

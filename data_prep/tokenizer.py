@@ -21,7 +21,7 @@ from tokenizers.models import WordPiece
 
 from data_prep import storage
 from data_prep.errors import InputError
-from data_prep.words import MecabWordSplitter, Word, check_dictionary
+from data_prep.words import DEFAULT_DICTIONARY, MecabWordSplitter, Word, dictionary_dir
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS = (PAD, UNK, CLS, SEP, MASK)
@@ -53,14 +53,14 @@ class JapaneseTokenizer:
     """MeCab-ipadic + WordPiece tokenizer; see the module docstring for an example."""
 
     def __init__(self, vocab: list[str], normalize_text: bool = True, mecab_option: str = "",
-                 model_max_length: int = 512):
+                 model_max_length: int = 512, mecab_dic: str = "ipadic"):
         missing = [token for token in SPECIAL_TOKENS if token not in vocab]
         if missing:
             raise InputError(f"vocabulary lacks special token(s) {', '.join(missing)}")
         self.vocab = vocab
         # Later duplicates win, as in transformers' load_vocab.
         self.token_to_id = {token: index for index, token in enumerate(vocab)}
-        self.splitter = MecabWordSplitter(extra_option=mecab_option, normalize_text=normalize_text)
+        self.splitter = MecabWordSplitter(mecab_dic, extra_option=mecab_option, normalize_text=normalize_text)
         self.mecab_option = mecab_option
         self.model_max_length = model_max_length
         # A word that is itself a vocabulary entry is its own single piece: greedy longest-match-first takes it
@@ -124,27 +124,33 @@ class JapaneseTokenizer:
 
     @classmethod
     def load(cls, directory: str, flag: str = "--tokenizer") -> "JapaneseTokenizer":
-        """Loads our own tokenizer dirs and BertJapaneseTokenizer-style ones (e.g. cl-tohoku's ipadic vocab)."""
+        """Loads our own tokenizer dirs and BertJapaneseTokenizer ones with MeCab and WordPiece (cl-tohoku's BERTs,
+        a Hugging Face model dir), with whichever dictionary they name."""
         vocab_path = storage.join(directory, VOCAB_FILE)
         if not gfile.exists(vocab_path):
             raise InputError(f"{flag} {directory}: no {VOCAB_FILE} (expected a tokenizer directory)")
         config_path = storage.join(directory, CONFIG_FILE)
-        config = storage.read_json(config_path, flag) if gfile.exists(config_path) else {}
-        _check_supported(config, config_path)
+        if not gfile.exists(config_path):
+            # transformers would split such a vocabulary's words with its basic (whitespace) tokenizer, not MeCab.
+            raise InputError(f"{flag} {directory}: no {CONFIG_FILE} beside {VOCAB_FILE} (BertJapaneseTokenizer reads "
+                             "word_tokenizer_type and mecab_kwargs from it)")
+        config = storage.read_json(config_path, flag)
+        _check_supported(config, f"{flag} {config_path}")
         with gfile.GFile(vocab_path, "r") as f:
             vocab = [line.rstrip("\n") for line in f]
         mecab_kwargs = config.get("mecab_kwargs") or {}
         try:
             return cls(vocab, normalize_text=mecab_kwargs.get("normalize_text", True),
                        mecab_option=mecab_kwargs.get("mecab_option") or "",
-                       model_max_length=config.get("model_max_length", 512))
+                       model_max_length=config.get("model_max_length", 512),
+                       mecab_dic=mecab_kwargs.get("mecab_dic", DEFAULT_DICTIONARY))
         except InputError as error:
             raise InputError(f"{vocab_path}: {error}") from None
 
     def save(self, directory: str) -> None:
         gfile.makedirs(directory)
         storage.write_text(storage.join(directory, VOCAB_FILE), "".join(t + "\n" for t in self.vocab))
-        mecab_kwargs = {"mecab_dic": "ipadic"}
+        mecab_kwargs = {"mecab_dic": self.splitter.mecab_dic}
         if self.mecab_option:
             mecab_kwargs["mecab_option"] = self.mecab_option
         if not self.splitter.normalize_text:
@@ -178,11 +184,20 @@ class _WordPieceCache(dict):
 
 
 def _check_supported(config: dict, path: str) -> None:
-    expected = {"word_tokenizer_type": "mecab", "subword_tokenizer_type": "wordpiece", "do_lower_case": False}
-    for key, value in expected.items():
-        if config.get(key, value) != value:
-            raise InputError(f"{path}: {key} is {config[key]!r}; this project supports {value!r}")
-    tokenizer_class = config.get("tokenizer_class", "BertJapaneseTokenizer")
-    if tokenizer_class != "BertJapaneseTokenizer":
-        raise InputError(f"{path}: tokenizer_class is {tokenizer_class!r}; expected BertJapaneseTokenizer")
-    check_dictionary((config.get("mecab_kwargs") or {}).get("mecab_dic", "ipadic"), where=f"{path}: ")
+    """BertJapaneseTokenizer with MeCab words and WordPiece, as transformers reads the file (its defaults for
+    absent keys); anything else is one line naming the field."""
+    expected = {"word_tokenizer_type": ("mecab", "basic"), "subword_tokenizer_type": ("wordpiece", "wordpiece"),
+                "do_lower_case": (False, False), "do_word_tokenize": (True, True),
+                "do_subword_tokenize": (True, True),
+                # Hub models may name the class in config.json instead.
+                "tokenizer_class": ("BertJapaneseTokenizer", "BertJapaneseTokenizer")}
+    for key, (value, default) in expected.items():
+        if config.get(key, default) != value:
+            raise InputError(f"{path}: {key} is {config.get(key, default)!r}; electra-ja reads BertJapaneseTokenizer "
+                             f"with word_tokenizer_type 'mecab' and subword_tokenizer_type 'wordpiece' ({key} "
+                             f"{value!r})")
+    mecab_dic = (config.get("mecab_kwargs") or {}).get("mecab_dic", DEFAULT_DICTIONARY)
+    if mecab_dic is None:
+        raise InputError(f"{path}: mecab_kwargs.mecab_dic is null (a system dictionary named in mecab_option); "
+                         "electra-ja reads ipadic, unidic_lite or unidic")
+    dictionary_dir(mecab_dic, where=f"{path}: ")

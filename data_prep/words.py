@@ -1,4 +1,4 @@
-"""MeCab (fugashi + ipadic) word splitting the way transformers' BertJapaneseTokenizer does it, plus the
+"""MeCab (fugashi + ipadic, unidic-lite or unidic) word splitting the way transformers' BertJapaneseTokenizer does it, plus the
 character offsets of every word in the caller's original string.
 
 BertJapaneseTokenizer NFKC-normalizes, lets MeCab split, then splits each MeCab surface again on Python
@@ -11,6 +11,7 @@ Example:
     # [('三', 0, 1), ('代目', 1, 3), ('J', 4, 5), ('SOUL', 6, 10), ('BROTHERS', 11, 19)]
 """
 
+import importlib
 import os
 import unicodedata
 from dataclasses import dataclass
@@ -19,7 +20,10 @@ import fugashi
 
 from data_prep.errors import InputError
 
-SUPPORTED_DICTIONARIES = ("ipadic",)
+# The dictionaries BertJapaneseTokenizer's MecabTokenizer names: module to import, and the PyPI package to install.
+DICTIONARIES = {"ipadic": "ipadic", "unidic_lite": "unidic-lite", "unidic": "unidic"}
+# MecabTokenizer's default when a tokenizer_config.json names none (cl-tohoku's v2/v3 BERTs rely on it).
+DEFAULT_DICTIONARY = "unidic_lite"
 
 
 @dataclass(frozen=True)
@@ -31,19 +35,28 @@ class Word:
     end: int
 
 
-def check_dictionary(mecab_dic: str, where: str = "") -> None:
-    if mecab_dic not in SUPPORTED_DICTIONARIES:
-        raise InputError(f"{where}mecab_dic {mecab_dic!r} is not supported "
-                         f"(supported: {', '.join(SUPPORTED_DICTIONARIES)})")
+def dictionary_dir(mecab_dic: str, where: str = "") -> str:
+    """The installed directory of `mecab_dic`, found as transformers' MecabTokenizer finds it; an InputError
+    saying what to install otherwise."""
+    if mecab_dic not in DICTIONARIES:
+        raise InputError(f"{where}mecab_dic {mecab_dic!r} is not supported (supported: {', '.join(DICTIONARIES)})")
+    try:
+        module = importlib.import_module(mecab_dic)
+    except ModuleNotFoundError:
+        raise InputError(f"{where}mecab_dic {mecab_dic!r} is not installed: pip install "
+                         f"{DICTIONARIES[mecab_dic]}") from None
+    if not os.path.isdir(module.DICDIR):
+        # unidic's pip package holds only a downloader until `python -m unidic download` has run.
+        raise InputError(f"{where}mecab_dic {mecab_dic!r}: the dictionary itself is missing from {module.DICDIR} "
+                         f"(run `python -m {mecab_dic} download`)")
+    return module.DICDIR
 
 
 def mecab_option(mecab_dic: str = "ipadic", extra_option: str = "") -> str:
     """The exact option string BertJapaneseTokenizer's MecabTokenizer builds, so both taggers agree."""
-    check_dictionary(mecab_dic)
-    import ipadic
-
-    mecabrc = os.path.join(ipadic.DICDIR, "mecabrc")
-    return f'-d "{ipadic.DICDIR}" -r "{mecabrc}" ' + extra_option
+    dic_dir = dictionary_dir(mecab_dic)
+    mecabrc = os.path.join(dic_dir, "mecabrc")
+    return f'-d "{dic_dir}" -r "{mecabrc}" ' + extra_option
 
 
 class MecabWordSplitter:
@@ -55,7 +68,7 @@ class MecabWordSplitter:
 
     def __init__(self, mecab_dic: str = "ipadic", extra_option: str = "", normalize_text: bool = True):
         self._tagger = fugashi.GenericTagger(mecab_option(mecab_dic, extra_option) + " -Owakati")
-        self.normalize_text = normalize_text
+        self.mecab_dic, self.normalize_text = mecab_dic, normalize_text
 
     def normalize(self, text: str) -> str:
         return unicodedata.normalize("NFKC", text) if self.normalize_text else text

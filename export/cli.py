@@ -20,3 +20,20 @@ def _run(args):
 
 export_command = Command("export a fine-tuned dir as a TF Serving SavedModel (BASE_PATH/<version>/)", _add_arguments,
                          _run)
+
+
+def _add_hf_arguments(parser):
+    parser.add_argument("--model", required=True, help="pretrain --model-dir or fine-tuned dir (finetune --out)")
+    parser.add_argument("--out", required=True, help="new directory (local or gs://): a pretrain dir gives "
+                                                     "OUT/discriminator and OUT/generator, a fine-tuned dir OUT itself")
+
+
+def _run_hf(args):
+    from export.hf_export import export_hf
+
+    for path in export_hf(args.model, args.out):
+        print(f"export-hf: {path} (config.json, model.safetensors, BertJapaneseTokenizer files, README.md)")
+
+
+export_hf_command = Command("export a pretrain or fine-tuned dir as transformers model dirs (safetensors)",
+                            _add_hf_arguments, _run_hf)

@@ -7,9 +7,10 @@ from pretrain.cli import add_strategy_arguments
 
 def _add_finetune_arguments(parser):
     parser.add_argument("--data", required=True, help="ner-data output directory")
-    parser.add_argument("--init-checkpoint", required=True, metavar="MODEL_DIR|TF1_CHECKPOINT|random",
-                        help="a pretrain --model-dir, a google-research/electra checkpoint (prefix or directory; "
-                             "sizes from --config), or 'random'")
+    parser.add_argument("--init-checkpoint", required=True, metavar="MODEL_DIR|HF_DIR|TF1_CHECKPOINT|random",
+                        help="a pretrain --model-dir, a transformers ELECTRA or BERT dir (config.json + "
+                             "model.safetensors + BertJapaneseTokenizer files), a google-research/electra checkpoint "
+                             "(prefix or directory; sizes from --config), or 'random'")
     parser.add_argument("--out", required=True, help="fine-tuned dir to write")
     parser.add_argument("--trials", type=int, default=1, help="seeds to run; results.json has each and mean ± std")
     add_strategy_arguments(parser)

@@ -63,22 +63,52 @@ class NerData:
             raise InputError(f"--data {self.directory}: built with max_seq_length {self.max_seq_length}, but "
                              f"{model_where} has only {model.max_position_embeddings} positions")
 
-    def dataset(self, split: str, batch_size: int, training: bool = False, seed: int = 0) -> tf.data.Dataset:
-        """(features, labels) batches; labels are -1 past each window's words. Training batches are shuffled
-        and of one fixed shape (drop_remainder), evaluation batches keep every example in file order."""
+    def dataset(self, split: str, batch_size: int, training: bool = False, seed: int = 0,
+                fixed_length: bool = False) -> tf.data.Dataset:
+        """(features, labels) batches; labels are -1 past each window's words.
+
+        Training batches are shuffled, repeat without end and are all full; evaluation batches keep every example
+        in file order. Each batch is as long as its longest window rounded up to a multiple of BUCKET_WIDTH (a few
+        shapes, so a step computes little padding and XLA compiles a few programs), and training draws each batch
+        from windows of similar length. `fixed_length` pads every batch to max_seq_length: the one shape TPUs want.
+        """
         length = self.max_seq_length
         spec = {name: tf.io.FixedLenFeature([length], tf.int64) for name in FEATURES}
 
         def parse(record):
             example = {k: tf.cast(v, tf.int32) for k, v in tf.io.parse_single_example(record, spec).items()}
             labels = tf.where(example["labels_mask"] > 0, example["labels"], -1)
+            if not fixed_length:  # words never outnumber tokens, so one length cuts every feature
+                used = tf.reduce_sum(example["input_mask"])
+                example, labels = {k: v[:used] for k, v in example.items()}, labels[:used]
             return {name: example[name] for name in INPUTS}, labels
 
         dataset = tf.data.TFRecordDataset(self.split_file(split, "tfrecord"))
         if training:
-            dataset = dataset.shuffle(self.examples(split), seed=seed, reshuffle_each_iteration=True)
+            dataset = dataset.shuffle(self.examples(split), seed=seed, reshuffle_each_iteration=True).repeat()
         dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
-        return dataset.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+        if fixed_length:
+            batches = dataset.batch(batch_size, drop_remainder=training)
+        elif training:
+            boundaries = sorted({*range(BUCKET_WIDTH + 1, length + 1, BUCKET_WIDTH), length + 1})
+            batches = dataset.bucket_by_sequence_length(
+                lambda features, _: tf.shape(features["input_ids"])[0], boundaries, [batch_size] * (len(boundaries) + 1),
+                padding_values=PADDING, pad_to_bucket_boundary=True, drop_remainder=True)
+        else:
+            batches = dataset.padded_batch(batch_size, padding_values=PADDING).map(_pad_to_bucket_width)
+        return batches.prefetch(tf.data.AUTOTUNE)
+
+
+# Windows are padded to a multiple of this many positions: few shapes, little padding.
+BUCKET_WIDTH = 16
+PADDING = ({name: 0 for name in INPUTS}, -1)
+
+
+def _pad_to_bucket_width(features, labels):
+    width = tf.shape(labels)[1]
+    extra = (BUCKET_WIDTH - width % BUCKET_WIDTH) % BUCKET_WIDTH
+    return ({k: tf.pad(v, [[0, 0], [0, extra]]) for k, v in features.items()},
+            tf.pad(labels, [[0, 0], [0, extra]], constant_values=-1))
 
 
 def read_labels(path: str, flag: str) -> list[str]:

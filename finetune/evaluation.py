@@ -51,10 +51,10 @@ def seqeval_scores(gold_labels: list[list[str]], predicted_labels: list[list[str
 
 
 def predict_word_labels(tagger, data: NerData, split: str, sentences: list[LabeledSentence],
-                        batch_size: int = 64) -> list[tuple[list[str], list[float]]]:
+                        batch_size: int = 64, fixed_length: bool = False) -> list[tuple[list[str], list[float]]]:
     """(label, probability) of every word of every sentence, windows stitched back together."""
     # predict_on_batch compiles once per model, so scoring dev after every epoch does not retrace.
-    window_probs = [row for features, _ in data.dataset(split, batch_size)
+    window_probs = [row for features, _ in data.dataset(split, batch_size, fixed_length=fixed_length)
                     for row in _softmax(np.asarray(tagger.predict_on_batch(features)))]
     expected = sum(len(s.windows) for s in sentences)
     if len(window_probs) != expected:
@@ -72,10 +72,10 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(-1, keepdims=True)
 
 
-def evaluate(tagger, data: NerData, split: str, batch_size: int = 64) -> dict:
+def evaluate(tagger, data: NerData, split: str, batch_size: int = 64, fixed_length: bool = False) -> dict:
     """Char-span scores (overall, per type) with seqeval's word-level scores under "seqeval"."""
     sentences = data.sentences(split)
-    predictions = predict_word_labels(tagger, data, split, sentences, batch_size)
+    predictions = predict_word_labels(tagger, data, split, sentences, batch_size, fixed_length)
     predicted_spans = [decode_bio(labels, s.words, scores) for s, (labels, scores) in zip(sentences, predictions)]
     scores = span_scores([s.entities for s in sentences], predicted_spans)
     scores["seqeval"] = seqeval_scores([s.word_labels for s in sentences], [labels for labels, _ in predictions])

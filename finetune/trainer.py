@@ -22,17 +22,18 @@ import tensorflow as tf
 from tensorflow.io import gfile
 
 from data_prep import storage
-from data_prep.config import Config, ModelConfig, from_dict
+from data_prep.config import Config, ModelConfig
 from data_prep.errors import InputError
 from data_prep.tokenizer import JapaneseTokenizer
 from finetune.data import NerData, read_labels
 from finetune.evaluation import evaluate, format_scores
 from finetune.model import TokenTagger, tagging_loss
 from finetune.optimizer import LayerwiseAdamW
+from pretrain.hf_checkpoint import HfCheckpoint
 from pretrain.optimizer import WarmupLinearDecay
 from pretrain.strategy import compute_dtype_policy, global_dtype_policy, make_strategy, use_xla
 from pretrain.tf1_checkpoint import discriminator_tf1_names, load_tf1_variables, open_checkpoint
-from pretrain.trainer import ENCODER_DIR
+from pretrain.model_dir import ENCODER_DIR, read_model_config
 from pretrain.weights import layer_checkpoint
 
 CHECKPOINT_DIR = "checkpoint"
@@ -42,9 +43,10 @@ METRICS = ("precision", "recall", "f1")
 
 @dataclasses.dataclass(frozen=True)
 class Initialization:
-    """Where the encoder's first weights come from: a pretrain model dir, a TF1 checkpoint, or nowhere."""
+    """Where the encoder's first weights come from: a pretrain model dir, a transformers dir, a TF1 checkpoint, or
+    nowhere."""
 
-    kind: str  # "pretrained" | "tf1" | "random"
+    kind: str  # "pretrained" | "hf" | "tf1" | "random"
     path: str | None
     model: ModelConfig
     vocab_hash: str | None = None  # of a pretrain dir's tokenizer/; random and TF1 encoders bring none
@@ -55,6 +57,13 @@ class Initialization:
             found = cls("random", None, dataclasses.replace(config.model, vocab_size=tokenizer.vocab_size))
         elif gfile.exists(storage.join(init, "model_config.json")):
             found = cls._pretrained(init)
+        elif HfCheckpoint.is_hf_dir(init):
+            checkpoint = HfCheckpoint.open(init)
+            vocab_hash = JapaneseTokenizer.load(init, "--init-checkpoint").vocab_hash()
+            found = cls("hf", init, checkpoint.model, vocab_hash)
+            shapes = TokenTagger(checkpoint.model, 1)
+            shapes.build_variables()
+            checkpoint.check_encoder(shapes.embeddings, shapes.encoder)  # before anything is written
         else:
             open_checkpoint(init)
             found = cls("tf1", init, dataclasses.replace(config.model, vocab_size=tokenizer.vocab_size))
@@ -74,33 +83,16 @@ class Initialization:
     @property
     def where(self) -> str:
         """Where the encoder's sizes come from, for error messages: a pretrain dir has its own, others --config's."""
-        return f"--init-checkpoint {self.path}" if self.kind == "pretrained" else "--config's model section"
+        return f"--init-checkpoint {self.path}" if self.kind in ("pretrained", "hf") else "--config's model section"
 
     def load_into(self, tagger: TokenTagger) -> None:
         if self.kind == "pretrained":
             restore_weights(layer_checkpoint(embeddings=tagger.embeddings, encoder=tagger.encoder),
                             storage.join(self.path, ENCODER_DIR), self.where)
+        elif self.kind == "hf":
+            HfCheckpoint.open(self.path).load_encoder(tagger.embeddings, tagger.encoder)
         elif self.kind == "tf1":
             load_tf1_variables(discriminator_tf1_names(tagger.embeddings, tagger.encoder), self.path)
-
-
-# Keys model dirs written by earlier versions carry and the model no longer reads (attention_dropout: keras-hub's
-# encoder has one dropout rate, model.hidden_dropout).
-RETIRED_MODEL_KEYS = ("attention_dropout",)
-
-
-def read_model_config(model_dir: str, flag: str) -> tuple[dict, ModelConfig]:
-    """A pretrain or fine-tuned dir's model_config.json and its encoder sizes, validated as a config file is."""
-    path = storage.join(model_dir, "model_config.json")
-    description = storage.read_json(path, flag)
-    if not isinstance(description, dict) or not isinstance(description.get("model"), dict):
-        raise InputError(f'{flag} {path}: no "model" section with the encoder\'s sizes')
-    # Defaults would build a model of other sizes than the checkpoint's, so every size must be there.
-    missing = [f.name for f in dataclasses.fields(ModelConfig) if f.name not in description["model"]]
-    if missing:
-        raise InputError(f'{flag} {path}: "model" lacks {", ".join(missing)}')
-    sizes = {k: v for k, v in description["model"].items() if k not in RETIRED_MODEL_KEYS}
-    return description, from_dict(ModelConfig, sizes, where=f"{flag} {path}")
 
 
 def restore_weights(checkpoint: tf.train.Checkpoint, directory: str, where: str) -> None:
@@ -138,14 +130,14 @@ def weights_checkpoint(tagger: TokenTagger) -> tf.train.Checkpoint:
 class BestOnDev(keras.callbacks.Callback):
     """Scores dev after every epoch, logs it, and keeps the weights of the best epoch (by char-span F1)."""
 
-    def __init__(self, data: NerData, log_dir: str, batch_size: int):
+    def __init__(self, data: NerData, log_dir: str, batch_size: int, fixed_length: bool = False):
         super().__init__()
-        self.data, self.batch_size = data, batch_size
+        self.data, self.batch_size, self.fixed_length = data, batch_size, fixed_length
         self.writer = tf.summary.create_file_writer(storage.join(log_dir, "dev"))
         self.epoch, self.scores, self.weights = None, None, None
 
     def on_epoch_end(self, epoch, logs=None):
-        scores = evaluate(self.model, self.data, "dev", self.batch_size)
+        scores = evaluate(self.model, self.data, "dev", self.batch_size, self.fixed_length)
         # Keras' TensorBoard callback leaves its every-`update_freq`-batches record_if active during training,
         # which would silently drop these epoch summaries.
         with self.writer.as_default(step=epoch + 1), tf.summary.record_if(True):
@@ -161,19 +153,22 @@ class BestOnDev(keras.callbacks.Callback):
         self.writer.close()
 
 
-def train_trial(config: Config, data: NerData, init: Initialization, strategy: tf.distribute.Strategy, seed: int,
-                log_dir: str) -> tuple[TokenTagger, dict]:
-    """One fine-tuning run: returns the tagger at its best dev epoch and that trial's dev and test scores."""
+def steps_per_epoch(config: Config, data: NerData) -> int:
+    steps = data.examples("train") // config.finetune.batch_size
+    if steps == 0:
+        raise InputError(f"--data: {data.examples('train')} training examples, fewer than one batch of "
+                         f"{config.finetune.batch_size}")
+    return steps
+
+
+def compiled_tagger(config: Config, data: NerData, init: Initialization, strategy: tf.distribute.Strategy,
+                    total_steps: int) -> TokenTagger:
+    """The tagger with its first weights, compiled with google-research/electra's fine-tuning optimizer: AdamW,
+    layer-wise decay, warm-up then linear decay over `total_steps`, clipping."""
     settings = config.finetune
-    keras.utils.set_random_seed(seed)
     if settings.batch_size % strategy.num_replicas_in_sync:
         raise InputError(f"finetune.batch_size {settings.batch_size} is not divisible by "
                          f"{strategy.num_replicas_in_sync} replicas")
-    steps_per_epoch = data.examples("train") // settings.batch_size
-    if steps_per_epoch == 0:
-        raise InputError(f"--data: {data.examples('train')} training examples, fewer than one batch of "
-                         f"{settings.batch_size}")
-    total_steps = steps_per_epoch * settings.num_epochs
     with strategy.scope(), global_dtype_policy(compute_dtype_policy(settings.mixed_precision, strategy)):
         tagger = TokenTagger(init.model, len(data.labels), settings.dropout)
         tagger.build_variables(data.max_seq_length)
@@ -184,12 +179,23 @@ def train_trial(config: Config, data: NerData, init: Initialization, strategy: t
                                    weight_decay=settings.weight_decay, epsilon=settings.adam_epsilon,
                                    global_clipnorm=CLIP_NORM)
         tagger.compile(optimizer=optimizer, loss=tagging_loss, jit_compile=use_xla(settings.jit_compile, strategy))
-    best = BestOnDev(data, log_dir, settings.batch_size)
-    tagger.fit(data.dataset("train", settings.batch_size, training=True, seed=seed).repeat(),
-               epochs=settings.num_epochs, steps_per_epoch=steps_per_epoch, shuffle=False,
+    return tagger
+
+
+def train_trial(config: Config, data: NerData, init: Initialization, strategy: tf.distribute.Strategy, seed: int,
+                log_dir: str) -> tuple[TokenTagger, dict]:
+    """One fine-tuning run: returns the tagger at its best dev epoch and that trial's dev and test scores."""
+    settings = config.finetune
+    keras.utils.set_random_seed(seed)
+    steps = steps_per_epoch(config, data)
+    tagger = compiled_tagger(config, data, init, strategy, steps * settings.num_epochs)
+    fixed_length = isinstance(strategy, tf.distribute.TPUStrategy)  # one compiled shape; other devices pad less
+    best = BestOnDev(data, log_dir, settings.batch_size, fixed_length)
+    tagger.fit(data.dataset("train", settings.batch_size, training=True, seed=seed, fixed_length=fixed_length),
+               epochs=settings.num_epochs, steps_per_epoch=steps, shuffle=False,
                callbacks=[keras.callbacks.TensorBoard(log_dir, update_freq=50), best], verbose=1)
     tagger.set_weights(best.weights)
-    test = evaluate(tagger, data, "test", settings.batch_size)
+    test = evaluate(tagger, data, "test", settings.batch_size, fixed_length)
     return tagger, {"seed": seed, "best_epoch": best.epoch, "dev": best.scores, "test": test}
 
 

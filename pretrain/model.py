@@ -24,8 +24,9 @@ from data_prep.config import ModelConfig, PretrainConfig
 
 INITIALIZER_RANGE = 0.02
 LAYER_NORM_EPSILON = 1e-12
-# google-research/electra (like BERT) uses the tanh approximation of GELU; keeping it lets TF1 weights load exactly.
-gelu = functools.partial(keras.activations.gelu, approximate=True)
+# By transformers' names (ModelConfig.hidden_act): google-research/electra computes the tanh approximation.
+ACTIVATIONS = {"gelu_new": functools.partial(keras.activations.gelu, approximate=True),
+               "gelu": functools.partial(keras.activations.gelu, approximate=False)}
 
 
 def initializer():
@@ -91,7 +92,8 @@ class Encoder(keras.layers.Layer):
                         if config.embedding_size != size.hidden_size else None)
         self.blocks = [
             keras_hub.layers.TransformerEncoder(
-                size.intermediate_size, size.num_heads, dropout=config.hidden_dropout, activation=gelu,
+                size.intermediate_size, size.num_heads, dropout=config.hidden_dropout,
+                activation=ACTIVATIONS[config.hidden_act],
                 layer_norm_epsilon=LAYER_NORM_EPSILON, kernel_initializer=initializer(), name=f"layer_{i}")
             for i in range(size.num_layers)
         ]
@@ -107,9 +109,10 @@ class Encoder(keras.layers.Layer):
 class DiscriminatorHead(keras.layers.Layer):
     """Per-token logit that the token was replaced (dense + GELU + dense to 1), as electra's."""
 
-    def __init__(self, hidden_size: int, **kwargs):
+    def __init__(self, config: ModelConfig, **kwargs):
         super().__init__(**kwargs)
-        self.dense = keras.layers.Dense(hidden_size, activation=gelu, kernel_initializer=initializer(), name="dense")
+        self.dense = keras.layers.Dense(config.hidden_size, activation=ACTIVATIONS[config.hidden_act],
+                                        kernel_initializer=initializer(), name="dense")
         self.logit = keras.layers.Dense(1, kernel_initializer=initializer(), name="dense_1")
 
     def call(self, hidden):
@@ -188,18 +191,27 @@ class ElectraPretrainer(keras.Model):
         self.disc_weight, self.temperature = disc_weight, temperature
         self.embeddings = Embeddings(config, name="embeddings")
         self.generator = Encoder(EncoderSize.generator(config), config, name="generator")
+        # Exact GELU whatever hidden_act says, as transformers' ElectraGeneratorPredictions (the reference we test
+        # against and export to); google-research/electra applies hidden_act here, < 2e-4 apart per activation.
         self.mlm_head = keras_hub.layers.MaskedLMHead(token_embedding=self.embeddings.token,
-                                                      intermediate_activation=gelu,
+                                                      intermediate_activation=ACTIVATIONS["gelu"],
                                                       layer_norm_epsilon=LAYER_NORM_EPSILON,
                                                       kernel_initializer=initializer(),
                                                       name="generator_predictions")
         self.discriminator = Encoder(EncoderSize.discriminator(config), config, name="electra")
-        self.rtd_head = DiscriminatorHead(config.hidden_size, name="discriminator_predictions")
+        self.rtd_head = DiscriminatorHead(config, name="discriminator_predictions")
 
     @classmethod
     def from_config_tree(cls, model: ModelConfig, pretrain: PretrainConfig, special_ids: SpecialIds):
         return cls(model, special_ids, mask_prob=pretrain.mask_prob, max_predictions=pretrain.max_predictions_per_seq,
                    disc_weight=pretrain.disc_weight, temperature=pretrain.temperature, seed=pretrain.seed)
+
+    def build_variables(self, length: int | None = None) -> None:
+        """Creates every weight (a call on zeros), so checkpoints can be restored into them. Masking needs
+        `length` >= max_predictions."""
+        dummy = {k: tf.zeros([1, length or self.max_predictions], tf.int32)
+                 for k in ("input_ids", "input_mask", "segment_ids")}
+        self({**dummy, "example_ids": tf.zeros([1], tf.int32)})
 
     def encode(self, input_ids, input_mask, segment_ids, training=False):
         """The discriminator's hidden states: what fine-tuning builds on."""
@@ -247,4 +259,5 @@ class ElectraPretrainer(keras.Model):
             "rtd_labels": replaced,
             "token_weights": token_weights,
             "sampled_replaced": tf.cast(tf.not_equal(sampled, original), tf.float32) * weights,
+            "fake_ids": fake_ids,  # the discriminator's input: what a reference implementation is given to compare
         }

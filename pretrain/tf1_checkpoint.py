@@ -27,32 +27,42 @@ _LAYER_NAMES = {
 }
 
 
-def discriminator_tf1_names(embeddings: Embeddings, encoder: Encoder) -> dict[str, tf.Variable]:
-    """TF1 name -> variable for the shared embeddings and the discriminator's encoder: what fine-tuning loads."""
+def embeddings_tf1_names(embeddings: Embeddings) -> dict[str, tf.Variable]:
+    """TF1 name -> variable for the embeddings generator and discriminator share."""
     return {
         "electra/embeddings/word_embeddings": embeddings.token.embeddings,
         "electra/embeddings/position_embeddings": embeddings.position.position_embeddings,
         "electra/embeddings/token_type_embeddings": embeddings.segment.embeddings,
         **_norm("electra/embeddings/LayerNorm", embeddings.norm),
-        **_encoder("electra", encoder),
+    }
+
+
+def discriminator_tf1_names(embeddings: Embeddings, encoder: Encoder) -> dict[str, tf.Variable]:
+    """TF1 name -> variable for the shared embeddings and the discriminator's encoder: what fine-tuning loads."""
+    return {**embeddings_tf1_names(embeddings), **_encoder("electra", encoder)}
+
+
+def rtd_head_tf1_names(model: ElectraPretrainer) -> dict[str, tf.Variable]:
+    return {**dense_tf1_names("discriminator_predictions/dense", model.rtd_head.dense),
+            **dense_tf1_names("discriminator_predictions/dense_1", model.rtd_head.logit)}
+
+
+def generator_tf1_names(model: ElectraPretrainer) -> dict[str, tf.Variable]:
+    """The generator's own weights: its encoder and MLM head (its embeddings are the discriminator's)."""
+    head = model.mlm_head
+    return {
+        **_encoder("generator", model.generator),
+        **dense_tf1_names("generator_predictions/dense", head._intermediate_dense),
+        **_norm("generator_predictions/LayerNorm", head._intermediate_layer_norm),
+        "generator_predictions/output_bias": head._bias,
     }
 
 
 def tf1_names(model: ElectraPretrainer, with_generator: bool = True) -> dict[str, tf.Variable]:
     """TF1 variable name -> our variable, for every weight google-research/electra saves."""
-    names = {
-        **discriminator_tf1_names(model.embeddings, model.discriminator),
-        **_dense("discriminator_predictions/dense", model.rtd_head.dense),
-        **_dense("discriminator_predictions/dense_1", model.rtd_head.logit),
-    }
+    names = {**discriminator_tf1_names(model.embeddings, model.discriminator), **rtd_head_tf1_names(model)}
     if with_generator:
-        head = model.mlm_head
-        names.update({
-            **_encoder("generator", model.generator),
-            **_dense("generator_predictions/dense", head._intermediate_dense),
-            **_norm("generator_predictions/LayerNorm", head._intermediate_layer_norm),
-            "generator_predictions/output_bias": head._bias,
-        })
+        names.update(generator_tf1_names(model))
     return names
 
 
@@ -91,16 +101,16 @@ def open_checkpoint(path: str):
 
 
 def _encoder(scope: str, encoder: Encoder) -> dict:
-    names = _dense(f"{scope}/embeddings_project", encoder.project) if encoder.project is not None else {}
+    names = dense_tf1_names(f"{scope}/embeddings_project", encoder.project) if encoder.project is not None else {}
     for i, block in enumerate(encoder.blocks):
         for tf1_name, layer_of in _LAYER_NAMES.items():
             layer = layer_of(block)
             prefix = f"{scope}/encoder/layer_{i}/{tf1_name}"
-            names.update(_norm(prefix, layer) if tf1_name.endswith("LayerNorm") else _dense(prefix, layer))
+            names.update(_norm(prefix, layer) if tf1_name.endswith("LayerNorm") else dense_tf1_names(prefix, layer))
     return names
 
 
-def _dense(prefix: str, layer) -> dict:
+def dense_tf1_names(prefix: str, layer) -> dict:
     return {f"{prefix}/kernel": layer.kernel, f"{prefix}/bias": layer.bias}
 
 

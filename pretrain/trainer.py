@@ -22,12 +22,13 @@ from data_prep import storage
 from data_prep.config import Config
 from data_prep.errors import InputError
 from data_prep.tokenizer import CLS, MASK, PAD, SEP, JapaneseTokenizer
+from pretrain.hf_checkpoint import HfCheckpoint, load_hf_pair, pretrainer_config
 from pretrain.model import ElectraPretrainer, SpecialIds
+from pretrain.model_dir import CHECKPOINTS_DIR, ENCODER_DIR, MODEL_CONFIG
 from pretrain.optimizer import make_optimizer
 from pretrain.strategy import compute_dtype_policy, global_dtype_policy, make_strategy, use_xla
 from pretrain.weights import layer_checkpoint
 
-ENCODER_DIR = "encoder"
 def read_dataset_description(data_dir: str) -> dict:
     description = storage.read_json(storage.join(data_dir, "dataset.json"), "--data")
     if not description.get("complete"):
@@ -155,12 +156,21 @@ def _metrics(sums) -> dict[str, float]:
 
 
 def train(config: Config, data_dir: str, model_dir: str, strategy_name: str = "cpu", tpu: str | None = None,
-          tokenizer_dir: str | None = None) -> dict[str, float]:
-    """Trains (or resumes) until `config.pretrain.num_train_steps`; returns the last logged metrics."""
+          tokenizer_dir: str | None = None, init_checkpoint: str | None = None,
+          init_generator: str | None = None) -> dict[str, float]:
+    """Trains (or resumes) until `config.pretrain.num_train_steps`; returns the last logged metrics. A fresh run
+    may start from a transformers discriminator + generator pair (`init_checkpoint`, see `hf_pair`)."""
     description = read_dataset_description(data_dir)
     tokenizer = JapaneseTokenizer.load(tokenizer_dir or storage.join(data_dir, "tokenizer"))
     if tokenizer.vocab_hash() != description["vocab_sha256"]:
         raise InputError(f"--tokenizer: vocab.txt differs from the one {data_dir} was built with")
+    init = hf_pair(init_checkpoint, init_generator) if init_checkpoint else None
+    if init:
+        if JapaneseTokenizer.load(init[0].directory, "--init-checkpoint").vocab_hash() != description["vocab_sha256"]:
+            raise InputError(f"--init-checkpoint {init[0].directory}: its vocab.txt differs from the one {data_dir} "
+                             "was built with (build pretraining-data with --tokenizer set to the model's dir)")
+        model = dataclasses.replace(pretrainer_config(*init), hidden_dropout=config.model.hidden_dropout)
+        config = dataclasses.replace(config, model=model)
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, vocab_size=tokenizer.vocab_size))
     _check_fits(config, description["max_seq_length"])
     strategy = make_strategy(strategy_name, tpu)
@@ -168,18 +178,24 @@ def train(config: Config, data_dir: str, model_dir: str, strategy_name: str = "c
         raise InputError(f"pretrain.batch_size {config.pretrain.batch_size} is not divisible by "
                          f"{strategy.num_replicas_in_sync} replicas")
     _check_same_model(model_dir, config)
-    storage.make_output_dir(model_dir, "--model-dir")
     specials = special_ids(tokenizer)
     run = Pretraining(config, specials, strategy)
     pretrain = config.pretrain
-    checkpoint = tf.train.Checkpoint(model=layer_checkpoint(model=run.model), optimizer=run.optimizer)
-    manager = tf.train.CheckpointManager(checkpoint, storage.join(model_dir, "checkpoints"),
-                                         max_to_keep=pretrain.keep_checkpoint_max)
+    # Variables first: a checkpoint made before them would list only the optimizer's references to them.
     _build(run, description["max_seq_length"])
+    checkpoint = tf.train.Checkpoint(model=layer_checkpoint(model=run.model), optimizer=run.optimizer)
+    manager = tf.train.CheckpointManager(checkpoint, storage.join(model_dir, CHECKPOINTS_DIR),
+                                         max_to_keep=pretrain.keep_checkpoint_max)
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        print(f"pretrain: resumed from {manager.latest_checkpoint} at step {run.steps_done}")
-    _write_model_dir(model_dir, config, description, tokenizer, specials)
+        print(f"pretrain: resumed from {manager.latest_checkpoint} at step {run.steps_done}"
+              + (" (its own checkpoint; --init-checkpoint applies to a fresh start only)" if init else ""))
+    elif init:
+        for note in load_hf_pair(run.model, *init):
+            print(f"pretrain: note: {note}")
+        print(f"pretrain: starting from {init[0].directory} and {init[1].directory}")
+    storage.make_output_dir(model_dir, "--model-dir")  # after the start was found good: bad input writes nothing
+    _write_model_dir(model_dir, config, data_dir, description, tokenizer, specials)
 
     step = run.steps_done
     per_replica = pretrain.batch_size // strategy.num_replicas_in_sync
@@ -210,6 +226,17 @@ def train(config: Config, data_dir: str, model_dir: str, strategy_name: str = "c
     return metrics
 
 
+def hf_pair(init: str, generator: str | None) -> tuple[HfCheckpoint, HfCheckpoint]:
+    """The discriminator and generator to start from: export-hf's `INIT/discriminator` and `INIT/generator`, or
+    `INIT` itself and `generator` when they were published as two models (as google's ELECTRAs were)."""
+    if generator is None:
+        if not all(HfCheckpoint.is_hf_dir(storage.join(init, part)) for part in ("discriminator", "generator")):
+            raise InputError(f"--init-checkpoint {init}: expected discriminator/ and generator/ transformers dirs "
+                             "inside (as export-hf writes); name a separate generator with --init-generator")
+        init, generator = storage.join(init, "discriminator"), storage.join(init, "generator")
+    return HfCheckpoint.open(init, "--init-checkpoint"), HfCheckpoint.open(generator, "--init-generator")
+
+
 def _check_fits(config: Config, max_seq_length: int) -> None:
     """Data the model cannot take fails here, not as a shape error inside the first step."""
     if max_seq_length > config.model.max_position_embeddings:
@@ -222,7 +249,7 @@ def _check_fits(config: Config, max_seq_length: int) -> None:
 
 def _check_same_model(model_dir: str, config: Config) -> None:
     """Resuming with other sizes would fail deep inside checkpoint restore; say which setting changed."""
-    path = storage.join(model_dir, "model_config.json")
+    path = storage.join(model_dir, MODEL_CONFIG)
     if not gfile.exists(path):
         return
     previous = storage.read_json(path, "--model-dir").get("model", {})
@@ -240,8 +267,7 @@ def _steps_to_next(step: int, every: int) -> int:
 def _build(run: Pretraining, length: int) -> None:
     """Creates every variable (model and optimizer slots) so a checkpoint can be restored into them."""
     with run.strategy.scope():
-        dummy = {k: tf.zeros([1, length], tf.int32) for k in ("input_ids", "input_mask", "segment_ids")}
-        run.model({**dummy, "example_ids": tf.zeros([1], tf.int32)})
+        run.model.build_variables(length)
         run.optimizer.build(run.model.trainable_variables)
 
 
@@ -263,12 +289,13 @@ def save_encoder(model: ElectraPretrainer, model_dir: str, step: int) -> None:
     tf.train.CheckpointManager(encoder, storage.join(model_dir, ENCODER_DIR), max_to_keep=1).save(checkpoint_number=step)
 
 
-def _write_model_dir(model_dir, config, description, tokenizer, specials) -> None:
-    storage.write_json(storage.join(model_dir, "model_config.json"), {
+def _write_model_dir(model_dir, config, data_dir, description, tokenizer, specials) -> None:
+    storage.write_json(storage.join(model_dir, MODEL_CONFIG), {
         "model": dataclasses.asdict(config.model),
         "pretrain": dataclasses.asdict(config.pretrain),
         "max_seq_length": description["max_seq_length"],
         "special_ids": dataclasses.asdict(specials),
+        "data": {"path": data_dir, "examples": description["examples"], "corpus": description["corpus"]},
     })
     tokenizer_dir = storage.join(model_dir, "tokenizer")
     if not gfile.exists(tokenizer_dir):

@@ -87,3 +87,29 @@ def export_dir(tmp_path_factory, finetuned_dir):
     base = str(tmp_path_factory.mktemp("export"))
     export_model(finetuned_dir, base)
     return base
+
+
+@pytest.fixture(scope="session")
+def pretraining_data(tmp_path_factory, tokenizer_dir):
+    """pretraining-data on GSD's dev text with the debug tokenizer: 64-token examples in one shard."""
+    from data_prep.config import PretrainingDataConfig
+    from data_prep.pretraining_data import build_pretraining_data
+
+    out = str(tmp_path_factory.mktemp("pretrain_data"))
+    build_pretraining_data([str(GSD_DIR / "text" / "dev.txt")], tokenizer_dir, out,
+                           PretrainingDataConfig(max_seq_length=64, num_shards=1))
+    return out
+
+
+@pytest.fixture(scope="session")
+def pretrain_dir(tmp_path_factory, pretraining_data, debug_config):
+    """A debug pretraining run of 4 steps (checkpoints at 2 and 4)."""
+    import dataclasses
+
+    from pretrain.trainer import train
+
+    out = str(tmp_path_factory.mktemp("pretrain"))
+    config = dataclasses.replace(debug_config, pretrain=dataclasses.replace(
+        debug_config.pretrain, num_train_steps=4, save_checkpoints_steps=2, warmup_steps=1))
+    train(config, pretraining_data, out)
+    return out

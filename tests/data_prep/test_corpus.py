@@ -1,4 +1,5 @@
 import collections
+import dataclasses
 import json
 
 import pytest
@@ -33,6 +34,16 @@ def test_drops_markup_and_unfinished_paragraphs():
     assert clean_paragraph("thumb|250px|表紙。", CONFIG, counts) == []
     assert clean_paragraph("見出しだけの行", CONFIG, counts) == []
     assert counts == {"paragraphs_markup": 2, "paragraphs_without_final_period": 1}
+
+
+def test_lines_without_a_final_period_are_kept_when_asked():
+    keep = dataclasses.replace(CONFIG, require_final_period=False)
+    counts = collections.Counter()
+    assert clean_paragraph("見出しだけの行", keep, counts) == ["見出しだけの行"]
+    assert clean_paragraph("今日は晴れ。明日は「雨」", keep, counts) == ["今日は晴れ。", "明日は「雨」"]
+    assert clean_paragraph("吾輩は猫である。」", keep, counts) == ["吾輩は猫である。」"]
+    assert clean_paragraph("Category:日本の小説", keep, counts) == []
+    assert counts == {"paragraphs_markup": 1}
 
 
 def test_nfkc_and_length_limits():

@@ -1,4 +1,5 @@
 import json
+import os
 import unicodedata
 
 import pytest
@@ -7,6 +8,14 @@ from transformers import AutoTokenizer, BertJapaneseTokenizer
 from data_prep.errors import InputError
 from data_prep.tokenizer import JapaneseTokenizer
 from tests.conftest import shipped_sentences
+
+
+def _unidic_installed() -> bool:
+    try:
+        import unidic
+    except ModuleNotFoundError:
+        return False
+    return os.path.isdir(unidic.DICDIR)
 
 
 def test_directory_loads_as_bert_japanese_tokenizer(tokenizer_dir):
@@ -96,19 +105,49 @@ def test_first_token_of_each_word(tokenizer):
     assert [encoding.token_words[p] for p in firsts] == list(range(len(encoding.words)))
 
 
-def test_accepts_a_cl_tohoku_style_directory(tmp_path, tokenizer):
-    # cl-tohoku/bert-base-japanese ships vocab.txt and a config without tokenizer_class or mecab_kwargs.
+def test_a_config_without_mecab_kwargs_reads_as_transformers_reads_it(tmp_path, tokenizer):
+    # cl-tohoku's BERTs ship vocab.txt and a tokenizer config without tokenizer_class (config.json names it) or
+    # mecab_kwargs; transformers' MecabTokenizer then uses unidic_lite, and so must we, or our ids would differ.
     (tmp_path / "vocab.txt").write_text("".join(t + "\n" for t in tokenizer.vocab), encoding="utf-8")
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", "tokenizer_class": "BertJapaneseTokenizer"}))
     (tmp_path / "tokenizer_config.json").write_text(json.dumps(
         {"do_lower_case": False, "word_tokenizer_type": "mecab", "subword_tokenizer_type": "wordpiece"}))
     loaded = JapaneseTokenizer.load(str(tmp_path))
-    assert loaded.encode_ids(["吾輩は猫である。"]) == tokenizer.encode_ids(["吾輩は猫である。"])
+    reference = AutoTokenizer.from_pretrained(str(tmp_path))
+    assert loaded.splitter.mecab_dic == "unidic_lite"
+    texts = shipped_sentences()[:300]
+    assert loaded.encode_ids(texts) == [reference.convert_tokens_to_ids(reference.tokenize(t)) for t in texts]
+
+
+@pytest.mark.parametrize("mecab_dic", ["ipadic", "unidic_lite",
+                                       pytest.param("unidic", marks=pytest.mark.skipif(
+                                           not _unidic_installed(), reason="unidic's dictionary is not downloaded"))])
+def test_ids_and_offsets_equal_bert_japanese_tokenizer_for_each_dictionary(tmp_path, tokenizer, mecab_dic):
+    JapaneseTokenizer(tokenizer.vocab, mecab_dic=mecab_dic).save(str(tmp_path))
+    ours = JapaneseTokenizer.load(str(tmp_path))
+    reference = AutoTokenizer.from_pretrained(str(tmp_path))
+    assert json.loads((tmp_path / "tokenizer_config.json").read_text())["mecab_kwargs"]["mecab_dic"] == mecab_dic
+    assert reference.word_tokenizer.mecab.dictionary_info[0]["filename"].startswith(
+        ours.splitter._tagger.dictionary_info[0]["filename"].rsplit("/", 1)[0])
+    sentences = shipped_sentences()[::4]
+    expected = [reference.convert_tokens_to_ids(reference.tokenize(s)) for s in sentences]
+    assert ours.encode_ids(sentences) == expected
+    encodings = ours.encode_many(sentences[:2000])
+    assert [e.token_ids for e in encodings] == expected[:2000]
+    for sentence, encoding in zip(sentences[:2000], encodings):
+        # A character NFKC expands ("…" -> "...") may hold several words, each pointing at all of it.
+        assert all(w.text in unicodedata.normalize("NFKC", sentence[w.start:w.end]) for w in encoding.words)
 
 
 @pytest.mark.parametrize("config, message", [
-    ({"word_tokenizer_type": "mecab", "mecab_kwargs": {"mecab_dic": "unidic_lite"}}, "mecab_dic 'unidic_lite'"),
+    ({"word_tokenizer_type": "mecab", "mecab_kwargs": {"mecab_dic": "jumandic"}}, "mecab_dic 'jumandic' is not supp"),
+    ({"word_tokenizer_type": "mecab", "mecab_kwargs": {"mecab_dic": None}}, "mecab_kwargs.mecab_dic is null"),
     ({"word_tokenizer_type": "sudachi"}, "word_tokenizer_type is 'sudachi'"),
-    ({"do_lower_case": True}, "do_lower_case is True"),
+    ({"subword_tokenizer_type": "wordpiece"}, "word_tokenizer_type is 'basic'"),
+    ({"word_tokenizer_type": "mecab", "subword_tokenizer_type": "sentencepiece"},
+     "subword_tokenizer_type is 'sentencepiece'"),
+    ({"word_tokenizer_type": "mecab", "do_lower_case": True}, "do_lower_case is True"),
+    ({"word_tokenizer_type": "mecab", "tokenizer_class": "BertTokenizer"}, "tokenizer_class is 'BertTokenizer'"),
 ])
 def test_unsupported_tokenizer_configs_are_named(tmp_path, tokenizer, config, message):
     (tmp_path / "vocab.txt").write_text("".join(t + "\n" for t in tokenizer.vocab), encoding="utf-8")
@@ -117,8 +156,15 @@ def test_unsupported_tokenizer_configs_are_named(tmp_path, tokenizer, config, me
         JapaneseTokenizer.load(str(tmp_path))
 
 
+def test_a_vocabulary_without_tokenizer_config_is_refused(tmp_path, tokenizer):
+    (tmp_path / "vocab.txt").write_text("".join(t + "\n" for t in tokenizer.vocab), encoding="utf-8")
+    with pytest.raises(InputError, match=r"--tokenizer .*: no tokenizer_config.json beside vocab.txt"):
+        JapaneseTokenizer.load(str(tmp_path))
+
+
 def test_vocab_without_special_tokens_is_rejected(tmp_path):
     (tmp_path / "vocab.txt").write_text("a\nb\n", encoding="utf-8")
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"word_tokenizer_type": "mecab"}))
     with pytest.raises(InputError, match=r"lacks special token\(s\) \[PAD\], \[UNK\]"):
         JapaneseTokenizer.load(str(tmp_path))
 

@@ -317,7 +317,7 @@ def test_dev_summary_writer_is_closed_when_training_ends(handful_dir, debug_conf
     tagger.compile(optimizer="sgd", loss=tagging_loss)
     best = BestOnDev(data, str(tmp_path), batch_size=4)
     assert open_files_under(tmp_path / "dev")  # the writer's event file, open while training
-    tagger.fit(data.dataset("train", 4, training=True).repeat(), epochs=1, steps_per_epoch=2, shuffle=False,
+    tagger.fit(data.dataset("train", 4, training=True), epochs=1, steps_per_epoch=2, shuffle=False,
                callbacks=[best], verbose=0)
     assert best.scores is not None and open_files_under(tmp_path / "dev") == []
 

@@ -6,17 +6,7 @@ import time
 
 import pytest
 
-from data_prep.config import PretrainingDataConfig
-from data_prep.pretraining_data import build_pretraining_data
-from tests.conftest import DEBUG_CONFIG, GSD_DIR, REPO
-
-
-@pytest.fixture(scope="module")
-def pretraining_data(tmp_path_factory, tokenizer_dir):
-    out = str(tmp_path_factory.mktemp("pretrain_data"))
-    build_pretraining_data([str(GSD_DIR / "text" / "dev.txt")], tokenizer_dir, out,
-                           PretrainingDataConfig(max_seq_length=64, num_shards=1))
-    return out
+from tests.conftest import DEBUG_CONFIG, REPO
 
 
 def pretrain_command(data, model_dir, steps):

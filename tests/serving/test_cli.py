@@ -1,5 +1,6 @@
 """`electra-ja serve` and `electra-ja predict` fail with one clear line, never a traceback."""
 
+import os
 import socket
 
 import pytest
@@ -63,3 +64,42 @@ def test_serving_needs_no_training_code(export_dir):
     result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr[-1000:]
     assert '"entities"' in result.stdout
+
+
+CONSOLE = "import sys; from data_prep.console import main; sys.exit(main())"
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_predict_prints_only_its_own_lines_unless_verbose(export_dir, verbose):
+    """TensorFlow's C++ start-up lines (absl, oneDNN, CUDA) pass TF_CPP_MIN_LOG_LEVEL by; the console hides them."""
+    import subprocess
+    import sys
+
+    argv = ["predict", "--model-base-path", export_dir, "東京に住む。"] + (["--verbose"] if verbose else [])
+    result = subprocess.run([sys.executable, "-c", CONSOLE, *argv], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0 and '"entities"' in result.stdout
+    if verbose:
+        assert "absl::InitializeLog" in result.stderr
+    else:
+        assert result.stderr == ""
+        error = subprocess.run([sys.executable, "-c", CONSOLE, "predict", "--model-base-path", "/nonexistent", "東京"],
+                               capture_output=True, text=True, timeout=300)
+        assert error.returncode == 2 and error.stderr == ("electra-ja predict: error: --model-base-path /nonexistent: "
+                                                          "no such directory\n")
+
+
+def test_serve_prints_only_its_own_lines(export_dir):
+    import signal
+    import subprocess
+    import sys
+
+    server = subprocess.Popen([sys.executable, "-c", CONSOLE, "serve", "--model-base-path", export_dir,
+                               "--grpc-port", "0", "--rest-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        assert server.stdout.readline().startswith("serve:")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, err = server.communicate(timeout=60)
+    assert err == "", err
