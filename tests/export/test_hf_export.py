@@ -151,3 +151,30 @@ def test_export_hf_refuses_with_one_line(capsys, tmp_path, finetuned_dir, argv, 
     assert message.format(**fill) in err[-1] and "Traceback" not in "\n".join(err)
     assert sorted(os.listdir(tmp_path)) == before
 
+
+
+def test_export_hf_writes_to_gcs_and_imports_from_it(tmp_path, finetuned_dir):
+    """gs:// as everywhere: written under a temporary name, then the whole dir; read back by the importer."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    from tests.gcs_emulator import GcsEmulator
+
+    console = "import sys; from data_prep.console import main; sys.exit(main())"
+    with GcsEmulator(str(tmp_path)) as gcs:
+        gcs.create_bucket("bucket")
+        result = subprocess.run([sys.executable, "-c", console, "export-hf", "--model", finetuned_dir, "--out",
+                                 "gs://bucket/hf"], capture_output=True, text=True, timeout=600, env=gcs.environment())
+        assert result.returncode == 0, result.stderr[-2000:]
+        listing = json.load(urllib.request.urlopen(f"http://127.0.0.1:{gcs.port}/storage/v1/b/bucket/o", timeout=10))
+        names = sorted(item["name"] for item in listing["items"] if not item["name"].endswith("/"))
+        assert [n for n in names if n.startswith("hf/")] == ["hf/README.md", "hf/config.json", "hf/model.safetensors",
+                                                            "hf/tokenizer_config.json", "hf/vocab.txt"]
+        assert not [n for n in names if ".tmp-" in n]
+        check = ("from pretrain.hf_checkpoint import HfCheckpoint; from finetune.model import TokenTagger; "
+                 "c = HfCheckpoint.open('gs://bucket/hf'); t = TokenTagger(c.model, 1); t.build_variables(); "
+                 "c.load_encoder(t.embeddings, t.encoder); print(c.model.hidden_size)")
+        result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=600,
+                                env=gcs.environment())
+        assert result.returncode == 0 and result.stdout.split()[-1] == "64", result.stderr[-2000:]
