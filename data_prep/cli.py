@@ -7,6 +7,7 @@ A flag given on the command line wins over `--set`, which wins over `--config`.
 import argparse
 
 from data_prep.console import Command
+from data_prep.errors import InputError
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,21 +90,52 @@ def _run_pretraining_data(args):
 
 
 def _add_ner_data_arguments(parser):
-    parser.add_argument("--gsd", required=True, help="UD_Japanese-GSD NE directory (*.ne.conllu or *.bio)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--gsd", help="UD_Japanese-GSD NE directory (*.ne.conllu or *.bio)")
+    source.add_argument("--train", help="your training file: char-span .json/.jsonl, or CoNLL token/tag lines")
+    parser.add_argument("--dev", help="dev file (same formats); if missing, cut from --train by --split")
+    parser.add_argument("--test", help="test file (same formats); if missing, cut from --train by --split")
+    add_split_arguments(parser)
+    parser.add_argument("--tag-scheme", default="auto", choices=("auto", "iob2", "iob1", "bioes"),
+                        help="tags of CoNLL files (bioes also reads BILOU); auto tells them apart or asks")
+    parser.add_argument("--token-separator", default="",
+                        help="joins a CoNLL file's tokens into the text: '' for Japanese, ' ' for spaced languages")
     parser.add_argument("--tokenizer", required=True, help="tokenizer directory")
     parser.add_argument("--max-seq-length", type=int)
     parser.add_argument("--out", required=True, help="output directory (local or gs://)")
     add_config_arguments(parser)
 
 
+def add_split_arguments(parser):
+    parser.add_argument("--split", default="80/10/10", metavar="TRAIN/DEV/TEST",
+                        help="weights for cutting the splits not given as files from --train (default 80/10/10)")
+    parser.add_argument("--split-seed", type=int, default=0, help="seed of that cut (recorded in dataset.json)")
+
+
+def user_split_paths(args) -> dict[str, str]:
+    """--train/--dev/--test as given; --dev or --test without --train is an error."""
+    if args.train is None and (args.dev or args.test):
+        raise InputError("--dev/--test: give them with --train (GSD brings its own splits)")
+    return {split: path for split, path in (("train", args.train), ("dev", args.dev), ("test", args.test)) if path}
+
+
 def _run_ner_data(args):
+    from data_prep.gsd import load_gsd
     from data_prep.ner_data import build_ner_data
+    from data_prep.ner_formats import load_ner_files
+    from data_prep.splits import parse_ratio
 
     config = load_config_with_flags(args, "ner_data", {"max_seq_length": "max_seq_length"})
-    stats = build_ner_data(args.gsd, args.tokenizer, args.out, config.ner_data)
+    paths = user_split_paths(args)
+    splits = load_gsd(args.gsd) if args.gsd else load_ner_files(paths, parse_ratio(args.split), args.split_seed,
+                                                                 args.tag_scheme, args.token_separator)
+    stats = build_ner_data(splits, args.tokenizer, args.out, config.ner_data)
     for split, s in stats.items():
         print(f"ner-data {split}: {s['sentences']} sentences -> {s['windows']} windows, {s['entities']} entities "
               f"({s['unaligned_entities']} not on MeCab word boundaries)")
+        if s["types_not_in_train"]:
+            print(f"ner-data {split}: types not in train (no model can learn them): "
+                  f"{', '.join(s['types_not_in_train'])}")
     print(f"ner-data: TFRecords, labels.json, stats.json under {args.out}")
 
 
@@ -113,5 +145,5 @@ vocab_command = Command("train a MeCab + WordPiece vocabulary (BertJapaneseToken
                         _add_vocab_arguments, _run_vocab)
 pretraining_data_command = Command("pack sentences into ELECTRA pretraining TFRecords",
                                    _add_pretraining_data_arguments, _run_pretraining_data)
-ner_data_command = Command("turn UD_Japanese-GSD NE into token-classification TFRecords",
+ner_data_command = Command("turn UD_Japanese-GSD NE or your NER files into token-classification TFRecords",
                            _add_ner_data_arguments, _run_ner_data)

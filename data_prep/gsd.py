@@ -4,32 +4,22 @@ Both give sentences with their raw text and gold entities as character spans in 
 the rest of the pipeline works with (MeCab's words need not coincide with GSD's).
 
 Example:
-    sentences = load_split("data/ud_japanese_gsd_ne/r2.8-NE", "dev")
+    sentences = load_split("data/ud_japanese_gsd_ne/r2.8-NE", "dev")   # or load_gsd(...) for all three
     s = sentences[0]; [s.text[e.start:e.end] for e in s.entities]      # ['50周年']
 """
-
-from dataclasses import dataclass, field
 
 from tensorflow.io import gfile
 
 from data_prep import storage
+from data_prep.entities import Sentence, tag_entities
 from data_prep.errors import InputError
-
-SPLITS = ("train", "dev", "test")
-
-
-@dataclass(frozen=True)
-class Entity:
-    start: int
-    end: int
-    type: str
+from data_prep.ner_formats import conll_blocks
+from data_prep.splits import SPLITS, Splits
 
 
-@dataclass
-class Sentence:
-    id: str
-    text: str
-    entities: list[Entity] = field(default_factory=list)
+def load_gsd(gsd_dir: str) -> Splits:
+    """GSD's own train, dev and test."""
+    return Splits({split: load_split(gsd_dir, split) for split in SPLITS}, {"gsd": gsd_dir})
 
 
 def load_split(gsd_dir: str, split: str) -> list[Sentence]:
@@ -62,19 +52,8 @@ def read_conllu(path: str) -> list[Sentence]:
 
 
 def read_bio(path: str, text_path: str | None = None) -> list[Sentence]:
-    """`token<TAB>label` lines; without `text_path` the text is the tokens joined with no spaces."""
-    blocks, block = [], []
-    for number, line in _numbered_lines(path):
-        if line.strip():
-            columns = line.split("\t")
-            if len(columns) != 2 or not columns[0]:
-                raise InputError(f"{path}:{number}: expected token<TAB>label, got {line!r}")
-            block.append((number, columns[0], columns[1].strip()))
-        elif block:
-            blocks.append(block)
-            block = []
-    if block:
-        blocks.append(block)
+    """`token<TAB>label` lines in IOB2; without `text_path` the text is the tokens joined with no spaces."""
+    blocks = conll_blocks(path)
     texts = [line for _, line in _numbered_lines(text_path)] if text_path else None
     if texts is not None and len(texts) != len(blocks):
         raise InputError(f"{text_path}: {len(texts)} lines but {path} has {len(blocks)} sentences")
@@ -84,7 +63,7 @@ def read_bio(path: str, text_path: str | None = None) -> list[Sentence]:
         text = texts[index] if texts is not None else "".join(forms)
         spans = _locate(forms, text, f"{text_path}:{index + 1}")
         tags = [(number, tag) for number, _, tag in block]
-        sentences.append(Sentence(f"{path.rsplit('/', 1)[-1]}-{index + 1}", text, _entities(tags, spans, path)))
+        sentences.append(Sentence(f"{path.rsplit('/', 1)[-1]}-{index + 1}", text, tag_entities(tags, spans, "iob2", path)))
     return sentences
 
 
@@ -121,7 +100,7 @@ def _conllu_sentence(path: str, block: list[tuple[int, str]]) -> Sentence:
         raise InputError(f"{path}:{first_line}: '# text' does not match the tokens and SpaceAfter "
                          f"({comments['text']!r} vs {text!r})")
     spans = _locate(forms, text, f"{path}:{first_line}")
-    return Sentence(comments.get("sent_id", f"line-{first_line}"), text, _entities(tags, spans, path))
+    return Sentence(comments.get("sent_id", f"line-{first_line}"), text, tag_entities(tags, spans, "bioes", path))
 
 
 def _locate(forms: list[str], text: str, where: str) -> list[tuple[int, int]]:
@@ -136,29 +115,3 @@ def _locate(forms: list[str], text: str, where: str) -> list[tuple[int, int]]:
         spans.append((start, start + len(form)))
         position = start + len(form)
     return spans
-
-
-def _entities(tags: list[tuple[int, str]], spans: list[tuple[int, int]], path: str) -> list[Entity]:
-    """Entities from BIO or BILU tags; an I-/L- must continue an open entity of the same type."""
-    entities, open_start, open_type = [], None, None
-    for (number, tag), (start, end) in zip(tags, spans):
-        prefix, _, kind = tag.partition("-")
-        if tag == "O" or prefix not in ("B", "I", "L", "U") or not kind:
-            if tag != "O":
-                raise InputError(f"{path}:{number}: bad entity tag {tag!r} (expected O or B-/I-/L-/U-TYPE)")
-            if open_type is not None:
-                entities.append(Entity(open_start, previous_end, open_type))
-            open_type = None
-        elif prefix in ("B", "U"):
-            if open_type is not None:
-                entities.append(Entity(open_start, previous_end, open_type))
-            open_start, open_type = start, kind
-        elif open_type != kind:
-            raise InputError(f"{path}:{number}: {tag} does not continue an open {kind} entity")
-        if prefix in ("L", "U") and open_type is not None:
-            entities.append(Entity(open_start, end, open_type))
-            open_type = None
-        previous_end = end
-    if open_type is not None:
-        entities.append(Entity(open_start, previous_end, open_type))
-    return entities

@@ -1,5 +1,6 @@
-"""NER fine-tuning data (`electra-ja ner-data`): GSD-NE gold character spans -> BIO labels on MeCab words ->
-first-WordPiece `labeled_positions`, as tf.Examples, plus what evaluation and users need beside them.
+"""NER fine-tuning data (`electra-ja ner-data`): gold character spans (GSD-NE, or a user's files in any format
+ner_formats.py reads) -> BIO labels on MeCab words -> first-WordPiece `labeled_positions`, as tf.Examples, plus
+what evaluation and users need beside them.
 
 Training words are the tokenizer's own MeCab words, so an entity whose edge falls inside a MeCab word cannot
 be reproduced exactly: the words it overlaps are labeled anyway and the entity is counted as unaligned.
@@ -10,7 +11,8 @@ windows in the order of the TFRecord's examples), `labels.json`, `stats.json`, `
 the tokenizer (`tokenizer/`), so fine-tuning from random init or a TF1 checkpoint knows its vocabulary.
 
 Example:
-    build_ner_data("data/ud_japanese_gsd_ne/r2.8-NE", "build/demo/tokenizer", "build/demo/ner", NerDataConfig())
+    build_ner_data(load_gsd("data/ud_japanese_gsd_ne/r2.8-NE"), "build/demo/tokenizer", "build/demo/ner",
+                   NerDataConfig())
 """
 
 import collections
@@ -23,9 +25,10 @@ from tqdm import tqdm
 from data_prep import storage
 from data_prep.bio import OUTSIDE, label_names
 from data_prep.config import NerDataConfig
+from data_prep.entities import Entity, Sentence
 from data_prep.errors import InputError
-from data_prep.gsd import SPLITS, Entity, Sentence, load_split
 from data_prep.records import int64_feature_spec, write_tfrecord
+from data_prep.splits import Splits
 from data_prep.tokenizer import CLS, SEP, Encoding, JapaneseTokenizer
 
 FEATURES = ("input_ids", "input_mask", "segment_ids", "labeled_positions", "labels", "labels_mask")
@@ -91,18 +94,22 @@ def window_features(encoding: Encoding, window: tuple[int, int], label_ids: list
     }
 
 
-def build_ner_data(gsd_dir: str, tokenizer_dir: str, out_dir: str, config: NerDataConfig) -> dict:
+def build_ner_data(splits: Splits, tokenizer_dir: str, out_dir: str, config: NerDataConfig) -> dict:
+    """Writes the output directory and returns stats.json's content."""
     tokenizer = JapaneseTokenizer.load(tokenizer_dir)
-    splits = {split: load_split(gsd_dir, split) for split in SPLITS}
-    labels = label_names({e.type for sentences in splits.values() for s in sentences for e in s.entities})
+    types = {split: {e.type for s in sentences for e in s.entities} for split, sentences in splits.items.items()}
+    # Every type gets its labels, so evaluation can count the entities of a type train lacks (reported) as missed.
+    labels = label_names(set().union(*types.values()))
     # Every split is labeled before anything is written: an error in test must not leave train's files behind.
-    labeled = {split: _label_split(split, sentences, tokenizer, labels, config) for split, sentences in splits.items()}
+    labeled = {split: _label_split(split, sentences, tokenizer, labels, config)
+               for split, sentences in splits.items.items()}
     storage.make_output_dir(out_dir, "--out")
     for split, (examples, lines, _) in labeled.items():
         write_tfrecord(storage.join(out_dir, f"{split}.tfrecord"), examples)
         storage.write_text(storage.join(out_dir, f"{split}.jsonl"),
                            "".join(json.dumps(asdict(line), ensure_ascii=False) + "\n" for line in lines))
-    stats = {split: split_stats for split, (_, _, split_stats) in labeled.items()}
+    stats = {split: {**split_stats, "types_not_in_train": sorted(types[split] - types["train"])}
+             for split, (_, _, split_stats) in labeled.items()}
     storage.write_json(storage.join(out_dir, "labels.json"), {"scheme": "BIO", "labels": labels})
     tokenizer.save(storage.join(out_dir, "tokenizer"))
     storage.write_json(storage.join(out_dir, "stats.json"), stats)
@@ -113,7 +120,7 @@ def build_ner_data(gsd_dir: str, tokenizer_dir: str, out_dir: str, config: NerDa
         "num_labels": len(labels),
         "features": int64_feature_spec(FEATURES, config.max_seq_length),
         "splits": {split: {"sentences": s["sentences"], "examples": s["windows"]} for split, s in stats.items()},
-        "source": gsd_dir,
+        "source": splits.source,
     })
     return stats
 

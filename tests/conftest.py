@@ -59,10 +59,11 @@ def tokenizer(tokenizer_dir):
 def ner_dir(tmp_path_factory, tokenizer_dir):
     """ner-data on all of GSD r2.8-NE with the debug tokenizer, 64-token windows: (directory, stats)."""
     from data_prep.config import NerDataConfig
+    from data_prep.gsd import load_gsd
     from data_prep.ner_data import build_ner_data
 
     out = str(tmp_path_factory.mktemp("ner"))
-    stats = build_ner_data(str(GSD_DIR), tokenizer_dir, out, NerDataConfig(max_seq_length=64))
+    stats = build_ner_data(load_gsd(str(GSD_DIR)), tokenizer_dir, out, NerDataConfig(max_seq_length=64))
     return out, stats
 
 

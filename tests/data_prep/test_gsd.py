@@ -41,7 +41,7 @@ CONLLU_SENTENCE = "# text = 東京 タワー\n1\t東京\t_\t_\t_\t_\t0\t_\t_\tNE
 @pytest.mark.parametrize("body, message", [
     (CONLLU_SENTENCE.format(misc="NE=L-FAC").replace("東京 タワー", "東京タワー"), r":1: '# text' does not match"),
     ("# text = 東京\n1\t東京\t_\t_\n", r":2: expected 10 tab-separated CoNLL-U columns, got 4"),
-    ("1\t東京\t_\t_\t_\t_\t0\t_\t_\tNE=X-FAC\n", r":1: bad entity tag 'X-FAC'"),
+    ("1\t東京\t_\t_\t_\t_\t0\t_\t_\tNE=X-FAC\n", r":1: tag 'X-FAC' is not O or B/I/E/S-TYPE"),
     ("1\t東京\t_\t_\t_\t_\t0\t_\t_\tNE=I-FAC|SpaceAfter=No\n", r":1: I-FAC does not continue an open FAC entity"),
     ("1\t東京\t_\t_\t_\t_\t0\t_\t_\tNE=B-FAC\n2\t\t_\t_\t_\t_\t1\t_\t_\t_\n", r":2: empty FORM"),
 ])
@@ -68,8 +68,8 @@ def test_conllu_bilu_to_spans(tmp_path):
 
 def test_malformed_bio_line(tmp_path):
     path = tmp_path / "x.bio"
-    path.write_text("東京\tB-GPE\n都 O\n", encoding="utf-8")
-    with pytest.raises(InputError, match=r"x.bio:2: expected token<TAB>label"):
+    path.write_text("東京\tB-GPE\n都\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"x.bio:2: expected token<TAB>tag"):
         read_bio(str(path))
 
 

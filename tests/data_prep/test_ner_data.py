@@ -3,7 +3,7 @@ import os
 
 import tensorflow as tf
 
-from data_prep.gsd import Entity
+from data_prep.entities import Entity
 from data_prep.ner_data import FEATURES, read_labeled_sentences, window_features, windows, word_labels
 
 

@@ -17,6 +17,7 @@ from data_prep.bio import decode_bio
 from data_prep.config import NerDataConfig
 from data_prep.console import registered_commands, run
 from data_prep.fast_tokenizer import fast_tokenizer
+from data_prep.gsd import load_gsd
 from data_prep.ner_data import build_ner_data
 from export.hf_export import export_hf
 from finetune.data import NerData
@@ -101,7 +102,7 @@ def whole_sentence_tagger(tmp_path_factory, ner_dir, tokenizer_dir, debug_config
                                                                          max_position_embeddings=512),
                                  finetune=dataclasses.replace(debug_config.finetune, num_epochs=1))
     finetune(config, ner_dir[0], "random", f"{out}/finetuned")
-    stats = build_ner_data(str(GSD_DIR), tokenizer_dir, f"{out}/ner", NerDataConfig(max_seq_length=512))
+    stats = build_ner_data(load_gsd(str(GSD_DIR)), tokenizer_dir, f"{out}/ner", NerDataConfig(max_seq_length=512))
     assert stats["test"]["sentences_split_into_windows"] == 0
     return f"{out}/finetuned", f"{out}/ner"
 

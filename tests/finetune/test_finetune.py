@@ -18,6 +18,7 @@ from data_prep.bio import decode_bio
 from data_prep.config import NerDataConfig
 from data_prep.console import registered_commands, run
 from data_prep.errors import InputError
+from data_prep.gsd import load_gsd
 from data_prep.ner_data import build_ner_data
 from finetune.data import NerData
 from finetune.model import TokenTagger, tagging_loss
@@ -53,7 +54,7 @@ def handful_dir(tmp_path_factory, ner_dir, tokenizer_dir):
         (gsd / f"ja_gsd-ud-{split}.ne.conllu").write_text("\n\n".join(blocks[i] for i in chosen) + "\n\n",
                                                          encoding="utf-8")
     out = str(tmp_path_factory.mktemp("handful_ner"))
-    build_ner_data(str(gsd), tokenizer_dir, out, NerDataConfig(max_seq_length=64))
+    build_ner_data(load_gsd(str(gsd)), tokenizer_dir, out, NerDataConfig(max_seq_length=64))
     return out
 
 
@@ -284,7 +285,7 @@ def test_evaluate_refuses_data_the_model_cannot_read_in_one_line(capsys, finetun
 
     prefix = "electra-ja evaluate: error: "
     long_windows = str(tmp_path / "ner128")
-    build_ner_data(str(GSD_DIR), tokenizer_dir, long_windows, NerDataConfig(max_seq_length=128))
+    build_ner_data(load_gsd(str(GSD_DIR)), tokenizer_dir, long_windows, NerDataConfig(max_seq_length=128))
     assert error_line("--model", finetuned_dir, "--data", long_windows) == (
         f"{prefix}--data {long_windows}: built with max_seq_length 128, but --model {finetuned_dir} has only 64 "
         "positions")
