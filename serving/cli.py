@@ -1,6 +1,7 @@
 """serving's subcommands: `electra-ja serve` (local TF-Serving-compatible server) and `electra-ja predict`."""
 
 from data_prep.console import Command
+from data_prep.errors import InputError
 
 
 def _add_serve_arguments(parser):
@@ -10,6 +11,9 @@ def _add_serve_arguments(parser):
     parser.add_argument("--rest-port", type=int, default=8501, help="0 disables REST, as in tensorflow_model_server")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 exposes the server)")
     parser.add_argument("--max-batch-size", type=int, default=256, help="largest batch a request may carry")
+    parser.add_argument("--poll-seconds", type=float, default=1.0,
+                        help="how often to look for new versions (tensorflow_model_server's "
+                             "--file_system_poll_wait_seconds); 0 looks once, at start")
 
 
 def _run_serve(args):
@@ -17,20 +21,23 @@ def _run_serve(args):
     import threading
 
     from serving.limits import PORTS, check_range
-    from serving.served_model import ServedModel
+    from serving.model_versions import ModelVersions
     from serving.server import ModelServer
 
     check_range("--grpc-port", args.grpc_port, *PORTS)
     check_range("--rest-port", args.rest_port, *PORTS)
     check_range("--max-batch-size", args.max_batch_size, 1)
-    model = ServedModel.load(args.model_base_path, args.name, args.max_batch_size)
+    if not args.poll_seconds >= 0:
+        raise InputError(f"--poll-seconds {args.poll_seconds}: expected 0 or more")
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    with ModelServer(model, args.host, args.grpc_port, args.rest_port) as server:
+    versions = ModelVersions(args.model_base_path, args.name, args.max_batch_size, args.poll_seconds,
+                             report=lambda line: print(f"serve: {line}", flush=True))
+    with versions, ModelServer(versions, args.grpc_port, args.rest_port, args.host) as server:
         rest = f", REST http://{args.host}:{server.rest_port}/v1/models/{args.name}" if server.rest_port else ""
-        print(f"serve: model {args.name!r} version {model.version} from {model.path}: gRPC {args.host}:"
-              f"{server.grpc_port}{rest}", flush=True)
+        print(f"serve: model {args.name!r} version {versions.latest.version}: gRPC {args.host}:{server.grpc_port}"
+              f"{rest}", flush=True)
         stop.wait()
     print("serve: stopped", flush=True)
 

@@ -1,4 +1,4 @@
-"""TF Serving's gRPC API over a ServedModel: PredictionService.Predict and GetModelMetadata,
+"""TF Serving's gRPC API over a model's versions: PredictionService.Predict and GetModelMetadata,
 ModelService.GetModelStatus, with TF Serving's request and response messages (tensorflow-serving-api).
 
 Every handler turns a RequestError into its status code (INVALID_ARGUMENT, NOT_FOUND) with the message, and
@@ -6,7 +6,7 @@ anything unexpected into INTERNAL, so one bad request never takes the server dow
 
 Example:
     server = grpc.server(futures.ThreadPoolExecutor(8))
-    add_services(server, ServedModel.load("build/demo/export", "ner"))
+    add_services(server, versions)      # a started ModelVersions
 """
 
 import logging
@@ -15,10 +15,12 @@ import grpc
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
+from tensorflow.core.protobuf import error_codes_pb2
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_pb2, model_service_pb2_grpc,
                                      predict_pb2, prediction_service_pb2_grpc, status_pb2)
 
 from export.contract import SERVING_SIGNATURE
+from serving.model_versions import ModelVersions
 from serving.served_model import RequestError, ServedModel
 
 log = logging.getLogger(__name__)
@@ -27,9 +29,9 @@ log = logging.getLogger(__name__)
 MAX_INPUT_ELEMENTS = 16 * 1024 * 1024
 
 
-def add_services(server: grpc.Server, model: ServedModel) -> None:
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(model), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(model), server)
+def add_services(server: grpc.Server, versions: ModelVersions) -> None:
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(versions), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(versions), server)
 
 
 def _answer(context, handler, request):
@@ -70,8 +72,8 @@ def tensor_to_array(alias: str, proto: tensor_pb2.TensorProto) -> np.ndarray:
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, model: ServedModel):
-        self.model = model
+    def __init__(self, versions: ModelVersions):
+        self.versions = versions
 
     def Predict(self, request, context):
         return _answer(context, self._predict, request)
@@ -80,39 +82,41 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return _answer(context, self._metadata, request)
 
     def _predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
-        self.model.check_model_spec(request.model_spec.name, _requested_version(request.model_spec))
+        model = self.versions.model(request.model_spec.name, _requested_version(request.model_spec))
         signature = request.model_spec.signature_name or SERVING_SIGNATURE
         inputs = {alias: tensor_to_array(alias, proto) for alias, proto in request.inputs.items()}
-        outputs = self.model.predict(signature, inputs)
+        outputs = model.predict(signature, inputs)
         wanted = list(request.output_filter) or list(outputs)
         unknown = sorted(set(wanted) - set(outputs))
         if unknown:
             raise RequestError(f"output_filter: no output {', '.join(unknown)} in signature {signature}")
-        response = predict_pb2.PredictResponse(model_spec=_model_spec(self.model, signature))
+        response = predict_pb2.PredictResponse(model_spec=_model_spec(model, signature))
         for alias in wanted:
             response.outputs[alias].CopyFrom(tf.make_tensor_proto(outputs[alias]))
         return response
 
     def _metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest):
-        self.model.check_model_spec(request.model_spec.name, _requested_version(request.model_spec))
+        model = self.versions.model(request.model_spec.name, _requested_version(request.model_spec))
         if list(request.metadata_field) != ["signature_def"]:
             raise RequestError(f"metadata_field must be ['signature_def'], got {list(request.metadata_field)}")
-        response = get_model_metadata_pb2.GetModelMetadataResponse(model_spec=_model_spec(self.model))
+        response = get_model_metadata_pb2.GetModelMetadataResponse(model_spec=_model_spec(model))
         response.metadata["signature_def"].Pack(
-            get_model_metadata_pb2.SignatureDefMap(signature_def=self.model.signature_defs))
+            get_model_metadata_pb2.SignatureDefMap(signature_def=model.signature_defs))
         return response
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, model: ServedModel):
-        self.model = model
+    def __init__(self, versions: ModelVersions):
+        self.versions = versions
 
     def GetModelStatus(self, request, context):
         return _answer(context, self._status, request)
 
     def _status(self, request: get_model_status_pb2.GetModelStatusRequest):
-        self.model.check_model_spec(request.model_spec.name, _requested_version(request.model_spec))
+        statuses = self.versions.statuses(request.model_spec.name, _requested_version(request.model_spec))
         return get_model_status_pb2.GetModelStatusResponse(model_version_status=[
             get_model_status_pb2.ModelVersionStatus(
-                version=self.model.version, state=get_model_status_pb2.ModelVersionStatus.AVAILABLE,
-                status=status_pb2.StatusProto(error_code=0, error_message=""))])
+                version=status.version, state=get_model_status_pb2.ModelVersionStatus.State.Value(status.state),
+                status=status_pb2.StatusProto(error_code=error_codes_pb2.UNKNOWN if status.error else error_codes_pb2.OK,
+                                              error_message=status.error))
+            for status in statuses])

@@ -1,6 +1,6 @@
-"""TF Serving's REST API over a ServedModel, on the standard library's threading HTTP server.
+"""TF Serving's REST API over a model's versions, on the standard library's threading HTTP server.
 
-    GET  /v1/models/NAME[/versions/N]              model status
+    GET  /v1/models/NAME[/versions/N]              version states (every version seen, or the one named)
     GET  /v1/models/NAME[/versions/N]/metadata     signature defs (the gRPC metadata as JSON)
     POST /v1/models/NAME[/versions/N]:predict      {"instances": [...]} (row) or {"inputs": {...}} (columnar)
 
@@ -12,7 +12,7 @@ and the connection is closed. A request's body is read before any answer, so a c
 answer instead of a connection reset.
 
 Example:
-    server = make_rest_server(model, "127.0.0.1", 8501); server.serve_forever()
+    server = make_rest_server(versions, "127.0.0.1", 8501); server.serve_forever()   # a started ModelVersions
 """
 
 import http.server
@@ -28,6 +28,7 @@ from tensorflow_serving.apis import get_model_metadata_pb2
 
 from export.contract import SERVING_SIGNATURE
 from serving.limits import MAX_MESSAGE_BYTES
+from serving.model_versions import ModelVersions, VersionStatus
 from serving.served_model import InputSpec, RequestError, ServedModel
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,8 @@ SOCKET_TIMEOUT = 30
 LINGER_SECONDS = 5
 
 
-def make_rest_server(model: ServedModel, host: str, port: int) -> http.server.ThreadingHTTPServer:
-    handler = type("Handler", (RestHandler,), {"model": model})
+def make_rest_server(versions: ModelVersions, host: str, port: int) -> http.server.ThreadingHTTPServer:
+    handler = type("Handler", (RestHandler,), {"versions": versions})
     server = http.server.ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     return server
@@ -139,26 +140,32 @@ def metadata_response(model: ServedModel) -> dict:
                                                                     always_print_fields_with_no_presence=True)}}
 
 
-def status_response(model: ServedModel) -> dict:
-    return {"model_version_status": [{"version": str(model.version), "state": "AVAILABLE",
-                                      "status": {"error_code": "OK", "error_message": ""}}]}
+def status_response(statuses: list[VersionStatus]) -> dict:
+    return {"model_version_status": [{"version": str(status.version), "state": status.state,
+                                      "status": {"error_code": "UNKNOWN" if status.error else "OK",
+                                                 "error_message": status.error}} for status in statuses]}
 
 
 class RestHandler(http.server.BaseHTTPRequestHandler):
-    model: ServedModel
+    versions: ModelVersions
     server_version = "electra-ja-serving"
     timeout = SOCKET_TIMEOUT
 
     def do_GET(self):
-        self._answer(lambda route, body: metadata_response(self.model) if route["suffix"] == "/metadata"
-                     else status_response(self.model), method="GET")
+        self._answer(self._get, method="GET")
 
     def do_POST(self):
         self._answer(self._predict, method="POST")
 
-    def _predict(self, route, body: bytes) -> dict:
-        signature, inputs, row_format = parse_predict_body(body, self.model)
-        return predict_response(self.model.predict(signature, inputs), row_format)
+    def _get(self, name: str, version: int | None, suffix: str | None, body: bytes) -> dict:
+        if suffix == "/metadata":
+            return metadata_response(self.versions.model(name, version))
+        return status_response(self.versions.statuses(name, version))
+
+    def _predict(self, name: str, version: int | None, suffix: str | None, body: bytes) -> dict:
+        model = self.versions.model(name, version)  # one version answers the whole request
+        signature, inputs, row_format = parse_predict_body(body, model)
+        return predict_response(model.predict(signature, inputs), row_format)
 
     def _body(self, method: str) -> bytes:
         """The whole body, bounded by MAX_MESSAGE_BYTES; on refusal `self._unread` says the client may still send."""
@@ -186,8 +193,8 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
             route = ROUTE.match(self.path)
             if route is None or (method == "GET") == (route["suffix"] == ":predict"):
                 raise RequestError(f"{method} {self.path}: no such endpoint (see TF Serving's REST API)", "NOT_FOUND")
-            self.model.check_model_spec(route["name"], int(route["version"]) if route["version"] else None)
-            status, reply = 200, handler(route, body)
+            version = int(route["version"]) if route["version"] else None
+            status, reply = 200, handler(route["name"], version, route["suffix"], body)
         except RequestError as error:
             status, reply = HTTP_STATUS.get(error.code, 400), {"error": str(error)}
         except Exception as error:  # a bug must cost one request, not the server

@@ -59,15 +59,6 @@ class ServedModel:
         version, path = find_version(base_path)
         return cls(name, version, path, max_batch)
 
-    def check_model_spec(self, name: str, version: int | None) -> None:
-        """`version` None means the latest; any number, 0 included, must be the loaded one (TF Serving's rule)."""
-        if name != self.name:
-            raise RequestError(f"Servable not found for request: model {name!r} (this server serves {self.name!r})",
-                               "NOT_FOUND")
-        if version is not None and version != self.version:
-            raise RequestError(f"Servable not found for request: Specific({name}, {version}); version "
-                               f"{self.version} is loaded", "NOT_FOUND")
-
     def predict(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         signature_name = signature_name or SERVING_SIGNATURE
         self.validate(signature_name, inputs)

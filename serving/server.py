@@ -2,13 +2,12 @@
 over the SavedModel `electra-ja export` wrote. The embedded default for laptops, tests and the demo;
 production runs tensorflow_model_server on the same BASE_PATH (serving/models.config, README).
 
-Like tensorflow_model_server it serves the highest numeric version under the base path and a REST port of 0
-means no REST. Unlike it, it loads that version once at start (no polling for new versions) and binds
-127.0.0.1 unless told otherwise.
+Like tensorflow_model_server it serves the highest numeric version under the base path, polls for new ones
+(ModelVersions) and a REST port of 0 means no REST. Unlike it, it binds 127.0.0.1 unless told otherwise.
 
 Example:
-    server = ModelServer(ServedModel.load("build/demo/export", "ner"), grpc_port=8500, rest_port=8501)
-    server.start(); ...; server.stop()
+    with ModelVersions("build/demo/export", "ner") as versions, ModelServer(versions, 8500, 8501) as server:
+        ...
 """
 
 import threading
@@ -19,14 +18,16 @@ import grpc
 from data_prep.errors import InputError
 from serving.grpc_api import add_services
 from serving.limits import MAX_MESSAGE_BYTES
+from serving.model_versions import ModelVersions
 from serving.rest_api import make_rest_server
-from serving.served_model import ServedModel
 
 
 class ModelServer:
-    def __init__(self, model: ServedModel, host: str = "127.0.0.1", grpc_port: int = 8500, rest_port: int = 8501,
-                 workers: int = 16):
-        self.model, self.host, self.workers = model, host, workers
+    """gRPC and REST over `versions`, which the caller starts and stops (several servers may share them)."""
+
+    def __init__(self, versions: ModelVersions, grpc_port: int = 8500, rest_port: int = 8501,
+                 host: str = "127.0.0.1", workers: int = 16):
+        self.versions, self.host, self.workers = versions, host, workers
         self.grpc_port, self.rest_port = grpc_port, rest_port
         self._grpc, self._rest, self._rest_thread = None, None, None
 
@@ -50,7 +51,7 @@ class ModelServer:
 
     def _bind_rest(self):
         try:
-            return make_rest_server(self.model, self.host, self.rest_port)
+            return make_rest_server(self.versions, self.host, self.rest_port)
         except OSError as error:
             raise InputError(f"--rest-port {self.rest_port}: cannot listen on {self.host}:{self.rest_port} "
                              f"({error.strerror})") from None
@@ -60,7 +61,7 @@ class ModelServer:
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=self.workers), options=[
             ("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
-        add_services(server, self.model)
+        add_services(server, self.versions)
         try:
             bound = server.add_insecure_port(f"{self.host}:{self.grpc_port}")
         except RuntimeError:

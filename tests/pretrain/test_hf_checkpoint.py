@@ -19,7 +19,7 @@ from finetune.model import TokenTagger
 from pretrain.hf_checkpoint import CONFIG_DEFAULTS, HfCheckpoint
 from pretrain.model_dir import restore_pretrainer
 from serving.client import EntityClient
-from serving.served_model import ServedModel
+from serving.model_versions import ModelVersions
 from serving.server import ModelServer
 from tests.conftest import DEBUG_CONFIG, GSD_DIR
 
@@ -109,7 +109,8 @@ def test_a_hub_checkpoint_fine_tunes_exports_and_serves(tmp_path, tokenizer, kin
     cli("export", "--model", tmp_path / "finetuned", "--export-dir", tmp_path / "export")
     texts = [line.rstrip("\n") for line in open(GSD_DIR / "text" / "test.txt", encoding="utf-8")][:20]
     in_process = EntityClient.from_export(str(tmp_path / "export"))
-    with ModelServer(ServedModel.load(str(tmp_path / "export"), "ner"), grpc_port=0, rest_port=0) as server:
+    with ModelVersions(str(tmp_path / "export"), "ner") as versions, \
+            ModelServer(versions, grpc_port=0, rest_port=0) as server:
         served = EntityClient.for_server(f"127.0.0.1:{server.grpc_port}", "grpc", "ner",
                                          str(tmp_path / "export/1/assets"))
         assert served.predict(texts) == in_process.predict(texts)

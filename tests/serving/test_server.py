@@ -30,6 +30,7 @@ from serving.backends import Backend, SavedModelBackend
 from serving.client import EntityClient
 from serving.features import pad_batch, sentence_spans, text_windows
 from serving.limits import MAX_MESSAGE_BYTES
+from serving.model_versions import ModelVersions
 from serving.rest_api import make_rest_server
 from serving.served_model import ServedModel
 from serving.server import ModelServer
@@ -62,7 +63,8 @@ def http_request(port: int, method: str, path: str, body: bytes | None = None, h
 
 @pytest.fixture(scope="module")
 def server(export_dir):
-    with ModelServer(ServedModel.load(export_dir, "ner"), grpc_port=0, rest_port=free_port()) as running:
+    with ModelVersions(export_dir, "ner") as versions, \
+            ModelServer(versions, grpc_port=0, rest_port=free_port()) as running:
         yield running
 
 
@@ -345,7 +347,7 @@ def test_only_a_request_without_a_version_means_the_latest(server):
     assert http_request(server.rest_port, "GET", "/v1/models/ner")[0] == 200
     assert http_request(server.rest_port, "GET", "/v1/models/ner/versions/1")[0] == 200
     status, reply = http_request(server.rest_port, "GET", "/v1/models/ner/versions/0")
-    assert status == 404 and "Specific(ner, 0)" in reply["error"]
+    assert status == 404 and reply["error"] == "Could not find version 0 of model ner"
     with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
         spec = model_pb2.ModelSpec(name="ner")
         spec.version.value = 0
@@ -389,7 +391,7 @@ def test_version_directories_keep_their_names_and_a_version_path_serves(export_d
 
 
 def test_a_second_server_cannot_share_the_grpc_port(server):
-    second = ModelServer(server.model, grpc_port=server.grpc_port, rest_port=0)
+    second = ModelServer(server.versions, grpc_port=server.grpc_port, rest_port=0)
     try:
         with pytest.raises(InputError, match=rf"--grpc-port {server.grpc_port}: cannot listen on .* \(in use"):
             second.start()
@@ -402,10 +404,10 @@ def test_a_failed_start_leaves_no_port_bound(server):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken, grpc_port, rest_port = busy.getsockname()[1], free_port(), free_port()
-        failed_rest = ModelServer(server.model, grpc_port=grpc_port, rest_port=taken)
+        failed_rest = ModelServer(server.versions, grpc_port=grpc_port, rest_port=taken)
         with pytest.raises(InputError, match=f"--rest-port {taken}"):
             failed_rest.start()
-        failed_grpc = ModelServer(server.model, grpc_port=taken, rest_port=rest_port)
+        failed_grpc = ModelServer(server.versions, grpc_port=taken, rest_port=rest_port)
         with pytest.raises(InputError, match=f"--grpc-port {taken}"):
             failed_grpc.start()
     for port in (grpc_port, rest_port):
@@ -421,7 +423,7 @@ def test_a_client_used_as_a_context_manager_closes_its_channel(server, export_di
 
 
 def test_a_client_that_stalls_mid_body_gets_408_instead_of_holding_a_thread(server):
-    rest = make_rest_server(server.model, "127.0.0.1", 0)
+    rest = make_rest_server(server.versions, "127.0.0.1", 0)
     rest.RequestHandlerClass.timeout = 1
     thread = threading.Thread(target=rest.serve_forever, daemon=True)
     thread.start()
