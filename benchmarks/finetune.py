@@ -1,7 +1,9 @@
 """Fine-tuning throughput on CPU: our TokenTagger training step (Keras, layer-wise AdamW) against a Hugging Face
-PyTorch ElectraForTokenClassification of identical size and sequence length, in one run on the same machine.
+PyTorch ElectraForTokenClassification of identical size and sequence length, in one run on the same machine; and,
+given a ner-data dir, real GSD training batches padded to max_seq_length (before) against length-bucketed (after).
 
     python benchmarks/finetune.py --out docs/benchmarks.md          (needs `pip install torch==2.13.0`)
+    python benchmarks/finetune.py --out docs/benchmarks.md --ner-data build/recipe/ner --config configs/cpu.yaml
 """
 
 import argparse
@@ -86,11 +88,66 @@ def reference(model: ModelConfig, features, labels, warmup: int, steps: int) -> 
     return seconds_per_step(step, warmup, steps)
 
 
+def bucketed_against_padded(data_dir: str, config_path: str, steps: int, rounds: int = 3) -> dict[str, float]:
+    """Sentences (windows) per second of full training steps on the train split's own batches, padded to
+    max_seq_length as before and bucketed by length as now, alternating rounds of `steps` steps each."""
+    import time
+
+    import tensorflow as tf
+
+    from data_prep.tokenizer import JapaneseTokenizer
+    from finetune.data import NerData
+    from finetune.trainer import Initialization, compiled_tagger
+
+    config = load_config(config_path)
+    data = NerData.load(data_dir)
+    init = Initialization.resolve("random", config, data, JapaneseTokenizer.load(data.tokenizer_dir))
+    tagger = compiled_tagger(config, data, init, tf.distribute.get_strategy(), total_steps=10_000)
+    batch = config.finetune.batch_size
+    batches = {name: iter(data.dataset("train", batch, training=True, seed=1, fixed_length=fixed))
+               for name, fixed in (("padded to max_seq_length (before)", True), ("bucketed by length (after)", False))}
+    seconds = {name: [] for name in batches}
+    for iterator in batches.values():  # warm-up: every bucket shape traced once
+        for _ in range(20):
+            tagger.train_on_batch(*next(iterator))
+    for _ in range(rounds):
+        for name, iterator in batches.items():
+            started = time.perf_counter()
+            for _ in range(steps):
+                tagger.train_on_batch(*next(iterator))
+            seconds[name].append(time.perf_counter() - started)
+    return {name: batch * steps * rounds / sum(times) for name, times in seconds.items()}
+
+
+def write_bucketing_section(out: str, data_dir: str, config_path: str, steps: int) -> None:
+    rates = bucketed_against_padded(data_dir, config_path, steps)
+    before = rates["padded to max_seq_length (before)"]
+    rows = "\n".join(f"| {name} | {rate:,.1f} | {rate / before:.2f}× |" for name, rate in rates.items())
+    body = f"""## finetune: bucketed batches on real GSD windows
+
+Command: `python benchmarks/finetune.py --out docs/benchmarks.md --ner-data {data_dir} --config {config_path}`.
+Machine: {machine()}. Full training steps (forward, loss, backward, clipping, layer-wise AdamW) on ner-data's own
+shuffled train batches; rounds of {steps} steps alternate between the two batchings (3 rounds each, after 20 warm-up
+steps each that trace every shape).
+
+| batches | windows / s | vs before |
+|---|---:|---:|
+{rows}
+"""
+    write_section(out, "finetune_bucketing", body)
+    print(body)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="docs/benchmarks.md")
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--ner-data", help="a ner-data dir: measure padded against bucketed batches on it instead")
+    parser.add_argument("--config", default=str(REPO / "configs" / "cpu.yaml"), help="with --ner-data: model sizes")
     args = parser.parse_args()
+    if args.ner_data:
+        write_bucketing_section(args.out, args.ner_data, args.config, steps=40)
+        return
     config = load_config(str(REPO / "configs" / "small.yaml"))
     batch_size, length = config.finetune.batch_size, config.ner_data.max_seq_length
     features, labels = gsd_like_batch(batch_size, length, config.model.vocab_size)
