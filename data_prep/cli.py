@@ -139,11 +139,40 @@ def _run_ner_data(args):
     print(f"ner-data: TFRecords, labels.json, stats.json under {args.out}")
 
 
+def _add_cls_data_arguments(parser):
+    parser.add_argument("--train", required=True, help="labeled texts: TSV text<TAB>label, or .jsonl {text, label}")
+    parser.add_argument("--dev", help="dev file (same formats); if missing, cut from --train by --split")
+    parser.add_argument("--test", help="test file (same formats); if missing, cut from --train by --split")
+    add_split_arguments(parser)
+    parser.add_argument("--tokenizer", required=True, help="tokenizer directory")
+    parser.add_argument("--max-seq-length", type=int, help="window length; longer texts become several windows")
+    parser.add_argument("--out", required=True, help="output directory (local or gs://)")
+    add_config_arguments(parser)
+
+
+def _run_cls_data(args):
+    from data_prep.cls_data import build_cls_data, load_cls_files
+    from data_prep.splits import parse_ratio
+
+    config = load_config_with_flags(args, "cls_data", {"max_seq_length": "max_seq_length"})
+    splits = load_cls_files(user_split_paths(args), parse_ratio(args.split), args.split_seed)
+    stats = build_cls_data(splits, args.tokenizer, args.out, config.cls_data)
+    for split, s in stats.items():
+        print(f"cls-data {split}: {s['texts']} texts -> {s['windows']} windows ({s['texts_split_into_windows']} "
+              f"texts longer than one window), labels {s['texts_per_label']}")
+        if s["labels_not_in_train"]:
+            print(f"cls-data {split}: labels not in train (no model can learn them): "
+                  f"{', '.join(s['labels_not_in_train'])}")
+    print(f"cls-data: TFRecords, labels.json, stats.json under {args.out}")
+
+
 corpus_command = Command("clean Wikipedia (tfds) or text files into sentence-per-line shards",
                          _add_corpus_arguments, _run_corpus)
 vocab_command = Command("train a MeCab + WordPiece vocabulary (BertJapaneseTokenizer-compatible dir)",
                         _add_vocab_arguments, _run_vocab)
 pretraining_data_command = Command("pack sentences into ELECTRA pretraining TFRecords",
                                    _add_pretraining_data_arguments, _run_pretraining_data)
+cls_data_command = Command("turn labeled texts (TSV or JSONL) into sequence-classification TFRecords",
+                           _add_cls_data_arguments, _run_cls_data)
 ner_data_command = Command("turn UD_Japanese-GSD NE or your NER files into token-classification TFRecords",
                            _add_ner_data_arguments, _run_ner_data)

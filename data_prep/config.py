@@ -94,6 +94,16 @@ class NerDataConfig:
 
 
 @dataclass(frozen=True)
+class ClsDataConfig:
+    """Labeled texts to sequence-classification TFRecords (`electra-ja cls-data`)."""
+
+    max_seq_length: int = 128
+
+    def __post_init__(self):
+        _at_least(self, 3, "max_seq_length")  # [CLS] word [SEP]
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """Encoder sizes (ELECTRA paper, Table 6); the generator is scaled from the discriminator."""
 
@@ -133,7 +143,9 @@ class PretrainConfig:
     disc_weight: float = 50.0
     temperature: float = 1.0
     save_checkpoints_steps: int = 1000
-    keep_checkpoint_max: int = 5
+    keep_checkpoint_max: int = 5  # the last K checkpoints (and encoders, which fine-tuning reads) kept
+    # Also keep the encoder of every step divisible by this (0: none), for select-checkpoint to compare.
+    keep_encoder_every_steps: int = 0
     steps_per_execution: int = 1
     log_every_steps: int = 50
     # "auto": XLA on TPUs and GPUs; not on CPUs, where XLA's random numbers for dropout make a step ~8x slower.
@@ -145,7 +157,7 @@ class PretrainConfig:
     def __post_init__(self):
         _at_least(self, 1, "batch_size", "num_train_steps", "max_predictions_per_seq", "save_checkpoints_steps",
                   "keep_checkpoint_max", "steps_per_execution", "log_every_steps")
-        _at_least(self, 0, "warmup_steps")
+        _at_least(self, 0, "warmup_steps", "keep_encoder_every_steps")
         _one_of(self, JIT_COMPILE_CHOICES, "jit_compile")
         _one_of(self, PRECISION_CHOICES, "mixed_precision")
 
@@ -179,6 +191,7 @@ class Config:
     vocab: VocabConfig = field(default_factory=VocabConfig)
     pretraining_data: PretrainingDataConfig = field(default_factory=PretrainingDataConfig)
     ner_data: NerDataConfig = field(default_factory=NerDataConfig)
+    cls_data: ClsDataConfig = field(default_factory=ClsDataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)

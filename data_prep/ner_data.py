@@ -76,13 +76,19 @@ def windows(encoding: Encoding, max_tokens: int) -> list[tuple[int, int]]:
     return ranges
 
 
+def window_token_ids(encoding: Encoding, window: tuple[int, int]) -> list[int]:
+    """The WordPiece ids of the words [first_word, end_word)."""
+    firsts = encoding.first_token_of_each_word() + [len(encoding.token_ids)]
+    return encoding.token_ids[firsts[window[0]]:firsts[window[1]]]
+
+
 def window_features(encoding: Encoding, window: tuple[int, int], label_ids: list[int], cls_id: int,
                     sep_id: int, max_seq_length: int) -> dict[str, list[int]]:
     """[CLS] tokens [SEP] of one window; labels sit on each word's first WordPiece."""
     first_word, end_word = window
     firsts = encoding.first_token_of_each_word() + [len(encoding.token_ids)]
-    start, end = firsts[first_word], firsts[end_word]
-    input_ids = [cls_id] + encoding.token_ids[start:end] + [sep_id]
+    start = firsts[first_word]
+    input_ids = [cls_id] + window_token_ids(encoding, window) + [sep_id]
     labels = label_ids[first_word:end_word]
     return {
         "input_ids": _pad(input_ids, max_seq_length),

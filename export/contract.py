@@ -7,6 +7,10 @@ Layout: BASE_PATH/<version>/saved_model.pb (TF Serving's), with
   tagger's own input names, finetune.model.INPUTS) -> chunk_predictions int64 [-1, -1] (label ids per
   labeled position) and chunk_probs float32 [-1, -1, num_labels]; the seed's names, any sequence length up to
   model_config.json's max_position_embeddings;
+- or, for a sentence classifier (labels.json "task": "classification"), `serving_default`: int32 [-1, -1]
+  input_ids, input_mask, segment_ids -> `predictions` int64 [-1] (a label id per window) and `probabilities`
+  float32 [-1, num_labels]; a text of several windows is labeled by the mean of its windows' probabilities
+  (serving/classifier_client.py);
 - signature `labels`: int32 [-1] `label_ids` -> string [-1] `labels`, so a client that reaches only the server
   learns the label names (num_labels is chunk_probs' last dimension in the model metadata);
 - assets/: vocab.txt, tokenizer_config.json (a BertJapaneseTokenizer dir), labels.json, model_config.json.
@@ -21,6 +25,12 @@ SERVING_SIGNATURE = "serving_default"
 LABELS_SIGNATURE = "labels"
 PREDICTIONS = "chunk_predictions"
 PROBABILITIES = "chunk_probs"
+CLASSIFIER_PREDICTIONS = "predictions"
+CLASSIFIER_PROBABILITIES = "probabilities"
+# (predictions, probabilities) output names of each head's serving_default.
+TAGGER_OUTPUTS = (PREDICTIONS, PROBABILITIES)
+CLASSIFIER_OUTPUTS = (CLASSIFIER_PREDICTIONS, CLASSIFIER_PROBABILITIES)
+CLASSIFICATION = "classification"  # labels.json "task" of a sentence classifier
 LABEL_IDS = "label_ids"
 LABEL_NAMES = "labels"
 ASSETS_DIR = "assets"

@@ -18,31 +18,33 @@ from tensorflow.io import gfile
 
 from data_prep import storage
 from data_prep.errors import InputError
-from export.contract import (ASSETS_DIR, LABEL_IDS, LABEL_NAMES, LABELS_SIGNATURE, PREDICTIONS, PROBABILITIES,
-                             SERVING_SIGNATURE, version_names)
-from finetune.model import INPUTS, TokenTagger
+from export.contract import (ASSETS_DIR, CLASSIFIER_OUTPUTS, LABEL_IDS, LABEL_NAMES, LABELS_SIGNATURE,
+                             SERVING_SIGNATURE, TAGGER_OUTPUTS, version_names)
+from finetune.model import EncoderWithHead, SequenceClassifier
 from finetune.trainer import load_finetuned
 
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 
 
-def serving_archive(tagger: TokenTagger, labels: list[str], length: int | None = None) -> keras.export.ExportArchive:
-    """The two signatures of the contract over `tagger`'s weights; `length` fixes the sequence dimension (the
-    seed's 512-position export, kept for benchmarks and static-shape hardware), None leaves it open."""
+def serving_archive(model: EncoderWithHead, labels: list[str],
+                    length: int | None = None) -> keras.export.ExportArchive:
+    """The two signatures of the contract over a tagger's or classifier's weights; `length` fixes the sequence
+    dimension (the seed's 512-position export, kept for benchmarks and static-shape hardware), None leaves it open."""
     archive = keras.export.ExportArchive()
-    archive.track(tagger)
+    archive.track(model)
+    names = model.feature_names
+    predictions, probabilities = CLASSIFIER_OUTPUTS if isinstance(model, SequenceClassifier) else TAGGER_OUTPUTS
 
-    def serve(input_ids, input_mask, segment_ids, labeled_positions):
-        logits = tagger({"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids,
-                         "labeled_positions": labeled_positions}, training=False)
-        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
-        return {PREDICTIONS: tf.argmax(probabilities, axis=-1, output_type=tf.int64), PROBABILITIES: probabilities}
+    def serve(*tensors):
+        logits = model(dict(zip(names, tensors)), training=False)
+        scores = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        return {predictions: tf.argmax(scores, axis=-1, output_type=tf.int64), probabilities: scores}
 
     def label_names(label_ids):
         return {LABEL_NAMES: tf.gather(tf.constant(labels), label_ids)}
 
     archive.add_endpoint(SERVING_SIGNATURE, serve,
-                         input_signature=[tf.TensorSpec([None, length], tf.int32, name=name) for name in INPUTS])
+                         input_signature=[tf.TensorSpec([None, length], tf.int32, name=name) for name in names])
     archive.add_endpoint(LABELS_SIGNATURE, label_names,
                          input_signature=[tf.TensorSpec([None], tf.int32, name=LABEL_IDS)])
     return archive
@@ -64,7 +66,7 @@ def export_model(model_dir: str, export_base: str, version: int | None = None) -
     try:
         serving_archive(tagger, labels).write_out(tmp, verbose=False)
         _copy_assets(assets, storage.join(tmp, ASSETS_DIR))
-        _write_warmup_request(storage.join(tmp, WARMUP_FILE), description["max_seq_length"])
+        _write_warmup_request(storage.join(tmp, WARMUP_FILE), description["max_seq_length"], tagger.feature_names)
         storage.publish_dir(tmp, final, last="saved_model.pb")
     finally:
         if gfile.exists(tmp):
@@ -95,14 +97,14 @@ def _copy_assets(sources: list[str], assets: str) -> None:
         gfile.copy(source, storage.join(assets, os.path.basename(source)), overwrite=True)
 
 
-def _write_warmup_request(path: str, length: int) -> None:
+def _write_warmup_request(path: str, length: int, names: tuple[str, ...]) -> None:
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
     request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(signature_name=SERVING_SIGNATURE))
     ones = np.ones([1, length], np.int32)
-    for name, value in (("input_ids", ones), ("input_mask", ones), ("segment_ids", 0 * ones),
-                        ("labeled_positions", ones)):
-        request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+    values = {"input_ids": ones, "input_mask": ones, "segment_ids": 0 * ones, "labeled_positions": ones}
+    for name in names:
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(values[name]))
     gfile.makedirs(os.path.dirname(path))
     with tf.io.TFRecordWriter(path) as writer:
         writer.write(prediction_log_pb2.PredictionLog(

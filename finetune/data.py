@@ -1,5 +1,5 @@
-"""What fine-tuning reads from an `electra-ja ner-data` directory: its description, labels, tokenizer copy,
-the TFRecords as batches, and the sentences (text, gold spans, words, windows) evaluation maps predictions onto.
+"""What fine-tuning reads from an `electra-ja ner-data` directory (NerData: its description, labels, tokenizer copy,
+the TFRecords as batches, and the sentences evaluation maps predictions onto) or a `cls-data` one (ClsData).
 
 Example:
     data = NerData.load("build/demo/ner")
@@ -13,6 +13,9 @@ import tensorflow as tf
 from data_prep import storage
 from data_prep.config import ModelConfig
 from data_prep.errors import InputError
+from data_prep.cls_data import FEATURES as CLS_FEATURES
+from data_prep.cls_data import TASK as CLASSIFICATION
+from data_prep.cls_data import read_texts
 from data_prep.ner_data import FEATURES, LabeledSentence, read_labeled_sentences
 from finetune.model import INPUTS
 
@@ -65,13 +68,7 @@ class NerData:
 
     def dataset(self, split: str, batch_size: int, training: bool = False, seed: int = 0,
                 fixed_length: bool = False) -> tf.data.Dataset:
-        """(features, labels) batches; labels are -1 past each window's words.
-
-        Training batches are shuffled, repeat without end and are all full; evaluation batches keep every example
-        in file order. Each batch is as long as its longest window rounded up to a multiple of BUCKET_WIDTH (a few
-        shapes, so a step computes little padding and XLA compiles a few programs), and training draws each batch
-        from windows of similar length. `fixed_length` pads every batch to max_seq_length: the one shape TPUs want.
-        """
+        """(features, labels) batches; labels are -1 past each window's words (see `batches`)."""
         length = self.max_seq_length
         spec = {name: tf.io.FixedLenFeature([length], tf.int64) for name in FEATURES}
 
@@ -83,41 +80,93 @@ class NerData:
                 example, labels = {k: v[:used] for k, v in example.items()}, labels[:used]
             return {name: example[name] for name in INPUTS}, labels
 
-        dataset = tf.data.TFRecordDataset(self.split_file(split, "tfrecord"))
-        if training:
-            dataset = dataset.shuffle(self.examples(split), seed=seed, reshuffle_each_iteration=True).repeat()
-        dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
-        if fixed_length:
-            batches = dataset.batch(batch_size, drop_remainder=training)
-        elif training:
-            boundaries = sorted({*range(BUCKET_WIDTH + 1, length + 1, BUCKET_WIDTH), length + 1})
-            batches = dataset.bucket_by_sequence_length(
-                lambda features, _: tf.shape(features["input_ids"])[0], boundaries, [batch_size] * (len(boundaries) + 1),
-                padding_values=PADDING, pad_to_bucket_boundary=True, drop_remainder=True)
-        else:
-            batches = dataset.padded_batch(batch_size, padding_values=PADDING).map(_pad_to_bucket_width)
-        return batches.prefetch(tf.data.AUTOTUNE)
+        return batches(self, split, parse, batch_size, training, seed, fixed_length, label_padding=-1)
+
+
+@dataclass(frozen=True)
+class ClsData(NerData):
+    """What fine-tuning reads from an `electra-ja cls-data` directory; the same layout as NerData's, one label per
+    window, and the texts (label, window count) evaluation averages windows over."""
+
+    @classmethod
+    def load(cls, directory: str) -> "ClsData":
+        path = storage.join(directory, "dataset.json")
+        description = storage.read_json(path, "--data")
+        missing = [key for key in ("max_seq_length", "vocab_sha256", "splits") if key not in description]
+        if missing or description.get("task") != CLASSIFICATION:
+            raise InputError(f"--data {path}: not written by `electra-ja cls-data`")
+        return cls(directory, description, read_labels(storage.join(directory, "labels.json"), "--data"))
+
+    def texts(self, split: str) -> list[dict]:
+        return read_texts(self.split_file(split, "jsonl"))
+
+    def dataset(self, split: str, batch_size: int, training: bool = False, seed: int = 0,
+                fixed_length: bool = False) -> tf.data.Dataset:
+        """(features, label) batches, a label per window (see `batches`)."""
+        length = self.max_seq_length
+        spec = {name: tf.io.FixedLenFeature([length], tf.int64) for name in CLS_FEATURES}
+        spec["label_ids"] = tf.io.FixedLenFeature([1], tf.int64)
+
+        def parse(record):
+            example = {k: tf.cast(v, tf.int32) for k, v in tf.io.parse_single_example(record, spec).items()}
+            used = length if fixed_length else tf.reduce_sum(example["input_mask"])
+            return {name: example[name][:used] for name in CLS_FEATURES}, example["label_ids"][0]
+
+        return batches(self, split, parse, batch_size, training, seed, fixed_length, label_padding=None)
+
+
+def batches(data: NerData, split: str, parse, batch_size: int, training: bool, seed: int, fixed_length: bool,
+            label_padding: int | None) -> tf.data.Dataset:
+    """Batches of a split's TFRecord parsed by `parse` into (features, labels): `label_padding` pads labels that
+    run along the sequence; None means one label per example.
+
+    Training batches are shuffled, repeat without end and are all full; evaluation batches keep every example in file
+    order. Each batch is as long as its longest window rounded up to a multiple of BUCKET_WIDTH (a few shapes, so a
+    step computes little padding and XLA compiles a few programs), and training draws each batch from windows of
+    similar length. `fixed_length` pads every batch to max_seq_length: the one shape TPUs want.
+    """
+    length = data.max_seq_length
+    dataset = tf.data.TFRecordDataset(data.split_file(split, "tfrecord"))
+    if training:
+        dataset = dataset.shuffle(data.examples(split), seed=seed, reshuffle_each_iteration=True).repeat()
+    dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    names = next(iter(dataset.element_spec[0]))  # any feature: all are as long as the window
+    padding = ({name: 0 for name in dataset.element_spec[0]}, label_padding if label_padding is not None else 0)
+    if fixed_length:
+        result = dataset.batch(batch_size, drop_remainder=training)
+    elif training:
+        boundaries = sorted({*range(BUCKET_WIDTH + 1, length + 1, BUCKET_WIDTH), length + 1})
+        result = dataset.bucket_by_sequence_length(
+            lambda features, _: tf.shape(features[names])[0], boundaries, [batch_size] * (len(boundaries) + 1),
+            padding_values=padding, pad_to_bucket_boundary=True, drop_remainder=True)
+    else:
+        result = dataset.padded_batch(batch_size, padding_values=padding).map(
+            lambda features, labels: _pad_to_bucket_width(features, labels, label_padding))
+    return result.prefetch(tf.data.AUTOTUNE)
 
 
 # Windows are padded to a multiple of this many positions: few shapes, little padding.
 BUCKET_WIDTH = 16
-PADDING = ({name: 0 for name in INPUTS}, -1)
 
 
-def _pad_to_bucket_width(features, labels):
-    width = tf.shape(labels)[1]
+def _pad_to_bucket_width(features, labels, label_padding: int | None):
+    width = tf.shape(next(iter(features.values())))[1]
     extra = (BUCKET_WIDTH - width % BUCKET_WIDTH) % BUCKET_WIDTH
-    return ({k: tf.pad(v, [[0, 0], [0, extra]]) for k, v in features.items()},
-            tf.pad(labels, [[0, 0], [0, extra]], constant_values=-1))
+    features = {k: tf.pad(v, [[0, 0], [0, extra]]) for k, v in features.items()}
+    if label_padding is not None:
+        labels = tf.pad(labels, [[0, 0], [0, extra]], constant_values=label_padding)
+    return features, labels
 
 
 def read_labels(path: str, flag: str) -> list[str]:
-    """The label names of a labels.json (ner-data's or a fine-tuned dir's), in label-id order."""
+    """The label names of a labels.json (ner-data's, cls-data's or a fine-tuned dir's), in label-id order."""
     labels = storage.read_json(path, flag)
     if not isinstance(labels, dict):
-        raise InputError(f'{flag} {path}: expected {{"scheme": "BIO", "labels": [...]}}')
-    if labels.get("scheme") != "BIO":
-        raise InputError(f"{flag} {path}: scheme {labels.get('scheme')!r}, expected BIO")
+        raise InputError(f'{flag} {path}: expected {{"scheme": "BIO", "labels": [...]}} or {{"task": '
+                         f'"{CLASSIFICATION}", "labels": [...]}}')
+    if labels.get("scheme") != "BIO" and labels.get("task") != CLASSIFICATION:
+        raise InputError(f"{flag} {path}: scheme {labels.get('scheme')!r}, expected BIO (or task "
+                         f"{CLASSIFICATION!r})")
     names = labels.get("labels")
     if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):
         raise InputError(f'{flag} {path}: expected "labels": a non-empty list of label names')

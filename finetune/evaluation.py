@@ -32,11 +32,11 @@ def span_scores(gold: list[list], predicted: list[list]) -> dict:
             counts[kind]["predicted"] += sum(1 for s in predicted_set if s[2] == kind)
             counts[kind]["correct"] += sum(1 for s in gold_set & predicted_set if s[2] == kind)
     total = sum(counts.values(), collections.Counter())
-    return {**_prf(total), "per_type": {kind: _prf(counts[kind]) for kind in sorted(counts)}}
+    return {**prf(**total), "per_type": {kind: prf(**counts[kind]) for kind in sorted(counts)}}
 
 
-def _prf(count: collections.Counter) -> dict:
-    correct, gold, predicted = count["correct"], count["gold"], count["predicted"]
+def prf(correct: int = 0, gold: int = 0, predicted: int = 0) -> dict:
+    """Precision, recall and F1 (0 where undefined) with the counts they come from."""
     precision = correct / predicted if predicted else 0.0
     recall = correct / gold if gold else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0

@@ -9,6 +9,7 @@ Example:
 import dataclasses
 
 import tensorflow as tf
+from tensorflow.io import gfile
 
 from data_prep import storage
 from data_prep.config import ModelConfig, from_dict
@@ -19,6 +20,8 @@ from pretrain.weights import layer_checkpoint
 CHECKPOINTS_DIR = "checkpoints"
 ENCODER_DIR = "encoder"
 MODEL_CONFIG = "model_config.json"
+# select-checkpoint's choice among the kept encoders; fine-tuning from the dir starts from it when present.
+SELECTION = "selection.json"
 # Keys model dirs written by earlier versions carry and the model no longer reads (attention_dropout: keras-hub's
 # encoder has one dropout rate, model.hidden_dropout).
 RETIRED_MODEL_KEYS = ("attention_dropout",)
@@ -40,6 +43,18 @@ def read_model_config(model_dir: str, flag: str) -> tuple[dict, ModelConfig]:
     return description, from_dict(ModelConfig, sizes, where=f"{flag} {path}")
 
 
+def checkpoint_step(path: str) -> int:
+    """The step of a checkpoint path such as `encoder/ckpt-1200`."""
+    return int(path.rsplit("-", 1)[1])
+
+
+def encoder_checkpoints(model_dir: str) -> list[str]:
+    """The kept encoder checkpoints of a pretrain dir (`.../encoder/ckpt-N`), oldest first. Read from the files, as
+    the checkpoint state file lists only what its last CheckpointManager tracked."""
+    indexes = gfile.glob(storage.join(model_dir, ENCODER_DIR, "ckpt-*.index"))
+    return sorted((path[:-len(".index")] for path in indexes), key=checkpoint_step)
+
+
 def restore_pretrainer(model_dir: str, flag: str) -> tuple[ElectraPretrainer, dict, int]:
     """The generator + discriminator of a pretrain dir's latest checkpoint, its model_config.json and its step."""
     description, model = read_model_config(model_dir, flag)
@@ -54,4 +69,4 @@ def restore_pretrainer(model_dir: str, flag: str) -> tuple[ElectraPretrainer, di
     except (AssertionError, ValueError) as error:
         raise InputError(f"{flag} {model_dir}: {latest} does not fit its model_config.json "
                          f"({str(error).splitlines()[0][:200]})") from None
-    return pretrainer, description, int(latest.rsplit("-", 1)[1])
+    return pretrainer, description, checkpoint_step(latest)

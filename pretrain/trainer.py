@@ -24,7 +24,7 @@ from data_prep.errors import InputError
 from data_prep.tokenizer import CLS, MASK, PAD, SEP, JapaneseTokenizer
 from pretrain.hf_checkpoint import HfCheckpoint, load_hf_pair, pretrainer_config
 from pretrain.model import ElectraPretrainer, SpecialIds
-from pretrain.model_dir import CHECKPOINTS_DIR, ENCODER_DIR, MODEL_CONFIG
+from pretrain.model_dir import CHECKPOINTS_DIR, ENCODER_DIR, MODEL_CONFIG, checkpoint_step, encoder_checkpoints
 from pretrain.optimizer import make_optimizer
 from pretrain.strategy import compute_dtype_policy, global_dtype_policy, make_strategy, use_xla
 from pretrain.weights import layer_checkpoint
@@ -222,7 +222,7 @@ def train(config: Config, data_dir: str, model_dir: str, strategy_name: str = "c
                 _log(writer, step, metrics)
             if step % pretrain.save_checkpoints_steps == 0 or step == pretrain.num_train_steps:
                 manager.save(checkpoint_number=step)
-                save_encoder(run.model, model_dir, step)
+                save_encoder(run.model, model_dir, step, pretrain.keep_checkpoint_max, pretrain.keep_encoder_every_steps)
     return metrics
 
 
@@ -279,14 +279,20 @@ def _log(writer, step: int, metrics: dict[str, float]) -> None:
     print(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()), flush=True)
 
 
-def save_encoder(model: ElectraPretrainer, model_dir: str, step: int) -> None:
-    """The discriminator's embeddings and encoder alone, what fine-tuning loads (`encoder/ckpt-STEP`).
+def save_encoder(model: ElectraPretrainer, model_dir: str, step: int, keep_last: int = 1, keep_every: int = 0) -> None:
+    """The discriminator's embeddings and encoder alone, what fine-tuning loads (`encoder/ckpt-STEP`); keeps the
+    last `keep_last` of them and those of steps divisible by `keep_every` (select-checkpoint compares them).
 
-    A CheckpointManager (keeping one) so a crash mid-write leaves the previous encoder as the latest, never a
-    half-written one.
+    A CheckpointManager, so a crash mid-write leaves the previous encoder as the latest, never a half-written one.
     """
     encoder = layer_checkpoint(embeddings=model.embeddings, encoder=model.discriminator)
-    tf.train.CheckpointManager(encoder, storage.join(model_dir, ENCODER_DIR), max_to_keep=1).save(checkpoint_number=step)
+    directory = storage.join(model_dir, ENCODER_DIR)
+    tf.train.CheckpointManager(encoder, directory, max_to_keep=None).save(checkpoint_number=step)
+    paths = encoder_checkpoints(model_dir)
+    for i, path in enumerate(paths):
+        if i < len(paths) - keep_last and not (keep_every and checkpoint_step(path) % keep_every == 0):
+            for file in gfile.glob(f"{path}.*"):
+                gfile.remove(file)
 
 
 def _write_model_dir(model_dir, config, data_dir, description, tokenizer, specials) -> None:

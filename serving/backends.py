@@ -19,7 +19,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2, predict_pb2, prediction_service_pb2_grpc
 
 from data_prep.errors import InputError
-from export.contract import LABEL_IDS, LABEL_NAMES, LABELS_SIGNATURE, PREDICTIONS, PROBABILITIES, SERVING_SIGNATURE
+from export.contract import LABEL_IDS, LABEL_NAMES, LABELS_SIGNATURE, SERVING_SIGNATURE, TAGGER_OUTPUTS
 from serving.limits import MAX_MESSAGE_BYTES
 from serving.versions import find_version
 
@@ -34,38 +34,40 @@ class Backend:
 
 
 class SavedModelBackend(Backend):
-    def __init__(self, base_path: str):
+    def __init__(self, base_path: str, outputs: tuple[str, str] = TAGGER_OUTPUTS):
+        self.outputs = outputs  # (predictions, probabilities) names: the tagger's or the classifier's
         _, self.path = find_version(base_path)
         self._model = tf.saved_model.load(self.path)
         self._serve = self._model.signatures[SERVING_SIGNATURE]
 
     def predict(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         outputs = self._serve(**{name: tf.constant(value) for name, value in inputs.items()})
-        return outputs[PREDICTIONS].numpy(), outputs[PROBABILITIES].numpy()
+        return outputs[self.outputs[0]].numpy(), outputs[self.outputs[1]].numpy()
 
     def label_names(self) -> list[str]:
-        count = self._serve.structured_outputs[PROBABILITIES].shape[-1]
+        count = self._serve.structured_outputs[self.outputs[1]].shape[-1]
         names = self._model.signatures[LABELS_SIGNATURE](**{LABEL_IDS: tf.range(count, dtype=tf.int32)})
         return [name.decode("utf-8") for name in names[LABEL_NAMES].numpy()]
 
 
 class GrpcBackend(Backend):
-    def __init__(self, address: str, model_name: str, timeout: float = 60.0):
-        self.address, self.model_name, self.timeout = address, model_name, timeout
+    def __init__(self, address: str, model_name: str, timeout: float = 60.0,
+                 outputs: tuple[str, str] = TAGGER_OUTPUTS):
+        self.address, self.model_name, self.timeout, self.outputs = address, model_name, timeout, outputs
         self._channel = grpc.insecure_channel(address, options=[("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                                                                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)])
         self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
 
     def predict(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         outputs = self._call(SERVING_SIGNATURE, inputs)
-        return outputs[PREDICTIONS], outputs[PROBABILITIES]
+        return outputs[self.outputs[0]], outputs[self.outputs[1]]
 
     def label_names(self) -> list[str]:
         request = get_model_metadata_pb2.GetModelMetadataRequest(
             model_spec=model_pb2.ModelSpec(name=self.model_name), metadata_field=["signature_def"])
         signatures = get_model_metadata_pb2.SignatureDefMap()
         self._rpc(self._stub.GetModelMetadata, request).metadata["signature_def"].Unpack(signatures)
-        count = signatures.signature_def[SERVING_SIGNATURE].outputs[PROBABILITIES].tensor_shape.dim[-1].size
+        count = signatures.signature_def[SERVING_SIGNATURE].outputs[self.outputs[1]].tensor_shape.dim[-1].size
         names = self._call(LABELS_SIGNATURE, {LABEL_IDS: np.arange(count, dtype=np.int32)})[LABEL_NAMES]
         return [name.decode("utf-8") for name in names]
 
@@ -89,18 +91,19 @@ class GrpcBackend(Backend):
 
 
 class RestBackend(Backend):
-    def __init__(self, address: str, model_name: str, columnar: bool = False, timeout: float = 60.0):
+    def __init__(self, address: str, model_name: str, columnar: bool = False, timeout: float = 60.0,
+                 outputs: tuple[str, str] = TAGGER_OUTPUTS):
         self.url = f"http://{address}/v1/models/{model_name}"
-        self.address, self.columnar, self.timeout = address, columnar, timeout
+        self.address, self.columnar, self.timeout, self.outputs = address, columnar, timeout, outputs
 
     def predict(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         outputs = self._call(SERVING_SIGNATURE, inputs)
-        return (np.asarray(outputs[PREDICTIONS], np.int64), np.asarray(outputs[PROBABILITIES], np.float32))
+        return np.asarray(outputs[self.outputs[0]], np.int64), np.asarray(outputs[self.outputs[1]], np.float32)
 
     def label_names(self) -> list[str]:
         metadata = self._request(f"{self.url}/metadata")
         serving = metadata["metadata"]["signature_def"]["signature_def"][SERVING_SIGNATURE]
-        count = int(serving["outputs"][PROBABILITIES]["tensor_shape"]["dim"][-1]["size"])
+        count = int(serving["outputs"][self.outputs[1]]["tensor_shape"]["dim"][-1]["size"])
         return list(self._call(LABELS_SIGNATURE, {LABEL_IDS: np.arange(count, dtype=np.int32)})[LABEL_NAMES])
 
     def _call(self, signature: str, inputs: dict[str, np.ndarray]) -> dict:
@@ -108,7 +111,7 @@ class RestBackend(Backend):
             reply = self._request(f"{self.url}:predict", {"signature_name": signature,
                                                           "inputs": {k: v.tolist() for k, v in inputs.items()}})
             outputs = reply["outputs"]
-            return outputs if isinstance(outputs, dict) else {_only_output(signature): outputs}
+            return outputs if isinstance(outputs, dict) else {_only_output(signature, self.outputs[0]): outputs}
         rows = len(next(iter(inputs.values())))
         instances = [{k: v[i].tolist() for k, v in inputs.items()} for i in range(rows)]
         if len(inputs) == 1:
@@ -117,7 +120,7 @@ class RestBackend(Backend):
                                                             "instances": instances})["predictions"]
         if predictions and isinstance(predictions[0], dict):
             return {name: [row[name] for row in predictions] for name in predictions[0]}
-        return {_only_output(signature): predictions}
+        return {_only_output(signature, self.outputs[0]): predictions}
 
     def _request(self, url: str, body: dict | None = None) -> dict:
         data = json.dumps(body).encode("utf-8") if body is not None else None
@@ -141,8 +144,8 @@ class RestBackend(Backend):
                               f"{reply[:100].decode('utf-8', 'replace')!r}") from None
 
 
-def _only_output(signature: str) -> str:
-    return LABEL_NAMES if signature == LABELS_SIGNATURE else PREDICTIONS
+def _only_output(signature: str, predictions: str) -> str:
+    return LABEL_NAMES if signature == LABELS_SIGNATURE else predictions
 
 
 def _error_text(error: urllib.error.HTTPError) -> str:

@@ -55,7 +55,8 @@ def _add_predict_arguments(parser):
     parser.add_argument("--batch-size", type=int, default=64, help="most windows per request")
     parser.add_argument("--batch-tokens", type=int, help="most padded positions per request (rows × longest "
                                                           "window); default: serving.client.BATCH_TOKENS, tuned on CPU")
-    parser.add_argument("texts", nargs="+", metavar="TEXT", help="texts to tag; '-' reads one text per line from stdin")
+    parser.add_argument("texts", nargs="+", metavar="TEXT",
+                        help="texts to tag (or classify); '-' reads one text per line from stdin")
 
 
 def _run_predict(args):
@@ -63,23 +64,28 @@ def _run_predict(args):
     import sys
 
     from data_prep.errors import InputError
-    from serving.client import BATCH_TOKENS, EntityClient
+    from export.contract import ASSETS_DIR
+    from serving.classifier_client import TextClassifierClient
+    from serving.client import BATCH_TOKENS, EntityClient, is_classifier
+    from serving.versions import find_version
 
     if args.server and not args.tokenizer:
         raise InputError("--tokenizer is required with --server (point it at BASE_PATH/<version>/assets)")
     batch_tokens = BATCH_TOKENS if args.batch_tokens is None else args.batch_tokens
+    assets = args.tokenizer if args.server else f"{find_version(args.model_base_path)[1]}/{ASSETS_DIR}"
+    kind = TextClassifierClient if is_classifier(assets) else EntityClient
     if args.server:
-        client = EntityClient.for_server(args.server, args.protocol, args.name, args.tokenizer, args.max_seq_length,
-                                         args.batch_size, batch_tokens)
+        client = kind.for_server(args.server, args.protocol, args.name, args.tokenizer, args.max_seq_length,
+                                 args.batch_size, batch_tokens)
     else:
-        client = EntityClient.from_export(args.model_base_path, args.batch_size, batch_tokens, args.max_seq_length)
+        client = kind.from_export(args.model_base_path, args.batch_size, batch_tokens, args.max_seq_length)
     texts = [line.rstrip("\n") for line in sys.stdin] if args.texts == ["-"] else args.texts
     with client:
-        for text, found in zip(texts, client.predict(texts)):
-            print(json.dumps({"text": text, "entities": found}, ensure_ascii=False), flush=True)
+        for text, answer in zip(texts, client.answers(texts)):
+            print(json.dumps({"text": text, **answer}, ensure_ascii=False), flush=True)
 
 
 serve_command = Command("serve an export over TF Serving's gRPC and REST APIs (local, TF-Serving-compatible)",
                         _add_serve_arguments, _run_serve)
-predict_command = Command("tag texts with entities and their character offsets, via a server or in-process",
+predict_command = Command("tag texts with entities and their offsets (or classify them), via a server or in-process",
                           _add_predict_arguments, _run_predict)

@@ -20,7 +20,7 @@ from tensorflow.io import gfile
 from data_prep import storage
 from data_prep.errors import InputError
 from data_prep.tokenizer import JapaneseTokenizer
-from export.contract import ASSETS_DIR
+from export.contract import ASSETS_DIR, CLASSIFICATION, TAGGER_OUTPUTS
 from serving.backends import GrpcBackend, RestBackend, SavedModelBackend
 from serving.features import Window, entities, length_batches, pad_batch, text_windows
 from serving.limits import check_range
@@ -35,6 +35,8 @@ MIN_SEQ_LENGTH = 3
 
 
 class EntityClient:
+    outputs = TAGGER_OUTPUTS  # the serving_default outputs this client reads (export/contract.py)
+
     def __init__(self, backend, tokenizer: JapaneseTokenizer, max_seq_length: int, batch_size: int = 64,
                  batch_tokens: int = BATCH_TOKENS):
         check_range("--max-seq-length", max_seq_length, MIN_SEQ_LENGTH)
@@ -48,7 +50,7 @@ class EntityClient:
     def from_export(cls, base_path: str, batch_size: int = 64, batch_tokens: int = BATCH_TOKENS,
                     max_seq_length: int | None = None) -> "EntityClient":
         """`max_seq_length`: the window length; default, the one the model was fine-tuned with."""
-        backend = SavedModelBackend(base_path)
+        backend = SavedModelBackend(base_path, cls.outputs)
         assets = storage.join(backend.path, ASSETS_DIR)
         if max_seq_length is None:
             max_seq_length = _max_seq_length(assets)
@@ -64,8 +66,8 @@ class EntityClient:
         """`tokenizer_dir`: the export's assets/ (or any copy of the model's tokenizer dir)."""
         if protocol not in PROTOCOLS:
             raise InputError(f"--protocol {protocol}: expected one of {', '.join(PROTOCOLS)}")
-        backend = (GrpcBackend(address, model_name) if protocol == "grpc"
-                   else RestBackend(address, model_name, columnar=protocol == "rest-columnar"))
+        backend = (GrpcBackend(address, model_name, outputs=cls.outputs) if protocol == "grpc"
+                   else RestBackend(address, model_name, columnar=protocol == "rest-columnar", outputs=cls.outputs))
         tokenizer = JapaneseTokenizer.load(tokenizer_dir)
         if max_seq_length is None:
             max_seq_length = _max_seq_length(tokenizer_dir)
@@ -87,6 +89,10 @@ class EntityClient:
         if self._labels is None:
             self._labels = self.backend.label_names()
         return self._labels
+
+    def answers(self, texts: list[str]) -> list[dict]:
+        """What `electra-ja predict` prints beside each text."""
+        return [{"entities": found} for found in self.predict(texts)]
 
     def predict(self, texts: list[str]) -> list[list[dict]]:
         owners, windows = [], []  # windows of all texts, in text order, and the text each came from
@@ -137,3 +143,9 @@ def _check_within_positions(max_seq_length: int, assets: str, flag: str = "--mod
                          "model.max_position_embeddings to check it against")
     if max_seq_length > positions:
         raise InputError(f"--max-seq-length {max_seq_length}: more than the model's {positions} positions")
+
+
+def is_classifier(assets_dir: str) -> bool:
+    """Whether the model of an export's assets/ (or a tokenizer dir beside its labels.json) is a sentence classifier."""
+    path = storage.join(assets_dir, "labels.json")
+    return gfile.exists(path) and storage.read_json(path, "--tokenizer").get("task") == CLASSIFICATION

@@ -47,7 +47,7 @@ def text_windows(tokenizer: JapaneseTokenizer, text: str, max_seq_length: int) -
     cls_id, sep_id = tokenizer.id_of(CLS), tokenizer.id_of(SEP)
     result = []
     for sentence, (start, end) in enumerate(sentence_spans(text)):
-        encoding = _cap_word_pieces(tokenizer.encode(text[start:end]), max_seq_length - 2)
+        encoding = cap_word_pieces(tokenizer.encode(text[start:end]), max_seq_length - 2)
         no_labels = [0] * len(encoding.words)
         for first, last in windows(encoding, max_seq_length - 2):
             features = window_features(encoding, (first, last), no_labels, cls_id, sep_id, max_seq_length)
@@ -57,7 +57,7 @@ def text_windows(tokenizer: JapaneseTokenizer, text: str, max_seq_length: int) -
     return result
 
 
-def _cap_word_pieces(encoding: Encoding, max_tokens: int) -> Encoding:
+def cap_word_pieces(encoding: Encoding, max_tokens: int) -> Encoding:
     """Keeps at most `max_tokens` pieces of any one word (only its first piece is labeled), so an absurdly long
     word still fits a window instead of failing the whole request."""
     pieces_so_far = collections.Counter()

@@ -82,19 +82,20 @@ class ServedModel:
         for alias, spec in specs.items():
             _check_tensor(alias, inputs[alias], spec)
         if signature_name == SERVING_SIGNATURE:
-            self._check_tagging_inputs(inputs)
+            self._check_model_inputs(inputs)
         elif signature_name == LABELS_SIGNATURE:
             _check_range(LABEL_IDS, inputs[LABEL_IDS], 0, len(self.labels))
 
-    def _check_tagging_inputs(self, inputs: dict[str, np.ndarray]) -> None:
+    def _check_model_inputs(self, inputs: dict[str, np.ndarray]) -> None:
+        """The tagger's inputs, or the classifier's (the same without labeled_positions)."""
         ids = inputs["input_ids"]
         batch, length = ids.shape
         for alias in ("input_mask", "segment_ids"):
             if inputs[alias].shape != ids.shape:
                 raise RequestError(f"{alias} has shape {list(inputs[alias].shape)}, input_ids {list(ids.shape)}; "
                                    "they must match")
-        positions = inputs["labeled_positions"]
-        if positions.shape[0] != batch:
+        positions = inputs.get("labeled_positions")
+        if positions is not None and positions.shape[0] != batch:
             raise RequestError(f"labeled_positions has batch size {positions.shape[0]}, input_ids {batch}")
         if batch == 0 or length == 0:
             raise RequestError(f"empty input: input_ids has shape {list(ids.shape)}")
@@ -107,7 +108,8 @@ class ServedModel:
         _check_range("input_ids", ids, 0, model["vocab_size"])
         _check_range("input_mask", inputs["input_mask"], 0, 2)
         _check_range("segment_ids", inputs["segment_ids"], 0, model["type_vocab_size"])
-        _check_range("labeled_positions", positions, 0, length)
+        if positions is not None:
+            _check_range("labeled_positions", positions, 0, length)
 
 
 def _check_tensor(alias: str, value: np.ndarray, spec: InputSpec) -> None:

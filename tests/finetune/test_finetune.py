@@ -167,7 +167,8 @@ def test_encoder_loads_from_a_pretrain_model_dir(debug_config, tmp_path):
     save_encoder(pretrainer, str(tmp_path), step=7)
     tagger = TokenTagger(debug_config.model, num_labels=5)
     tagger.build_variables()
-    Initialization("pretrained", str(tmp_path), debug_config.model).load_into(tagger)
+    Initialization("pretrained", str(tmp_path), debug_config.model,
+                   checkpoint=tf.train.latest_checkpoint(str(tmp_path / "encoder"))).load_into(tagger)
     ours = tagger.encoder(tagger.embeddings(batch["input_ids"], batch["segment_ids"]), batch["input_mask"])
     np.testing.assert_allclose(ours.numpy(), pretrainer.encode(batch["input_ids"], batch["input_mask"],
                                                                batch["segment_ids"]).numpy(), atol=1e-6)
