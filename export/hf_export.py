@@ -20,6 +20,7 @@ from data_prep import storage
 from data_prep.config import ModelConfig
 from data_prep.errors import InputError
 from data_prep.tokenizer import PAD, JapaneseTokenizer
+from finetune.model import SequenceClassifier
 from finetune.trainer import load_finetuned
 from pretrain.hf_checkpoint import CONFIG_FILE, WEIGHTS_FILE, hf_config, hf_tensors
 from pretrain.model import EncoderSize
@@ -80,6 +81,10 @@ def _pretrained_models(model_dir: str) -> tuple[list[HfModel], JapaneseTokenizer
 
 def _finetuned_models(model_dir: str) -> tuple[list[HfModel], JapaneseTokenizer]:
     tagger, description, labels = load_finetuned(model_dir)
+    if isinstance(tagger, SequenceClassifier):
+        raise InputError(f"--model {model_dir}: a sentence classifier, which export-hf cannot write yet: "
+                         "transformers' ElectraForSequenceClassification head (dense, GELU, dense) is not the "
+                         "[CLS] + dense head it was trained with; serve it with `electra-ja export` instead")
     tokenizer = JapaneseTokenizer.load(storage.join(model_dir, "tokenizer"), "--model")
     results = storage.read_json(storage.join(model_dir, "results.json"), "--model")
     names = {**discriminator_tf1_names(tagger.embeddings, tagger.encoder),

@@ -98,3 +98,10 @@ def test_served_answers_equal_the_in_process_ones_over_grpc_and_rest(classifier_
                                ("rest-columnar", server.rest_port)):
             with TextClassifierClient.for_server(f"127.0.0.1:{port}", protocol, "cls", assets) as remote:
                 np.testing.assert_allclose(remote.probabilities(texts), expected, atol=1e-6, err_msg=protocol)
+
+
+def test_export_hf_refuses_a_classifier_in_one_line_and_writes_nothing(classifier_dir, tmp_path, capsys):
+    assert run(["export-hf", "--model", classifier_dir[1], "--out", str(tmp_path / "hf")], registered_commands()) == 2
+    error = capsys.readouterr().err
+    assert "a sentence classifier, which export-hf cannot write yet" in error and len(error.strip().splitlines()) == 1
+    assert not (tmp_path / "hf").exists()
