@@ -106,6 +106,11 @@ def _add_ner_data_arguments(parser):
     add_config_arguments(parser)
 
 
+def _report_missing_from_train(where: str, kind: str, names: list[str]) -> None:
+    if names:
+        print(f"{where}: {kind} not in train (no model can learn them): {', '.join(names)}")
+
+
 def add_split_arguments(parser):
     parser.add_argument("--split", default="80/10/10", metavar="TRAIN/DEV/TEST",
                         help="weights for cutting the splits not given as files from --train (default 80/10/10)")
@@ -133,9 +138,7 @@ def _run_ner_data(args):
     for split, s in stats.items():
         print(f"ner-data {split}: {s['sentences']} sentences -> {s['windows']} windows, {s['entities']} entities "
               f"({s['unaligned_entities']} not on MeCab word boundaries)")
-        if s["types_not_in_train"]:
-            print(f"ner-data {split}: types not in train (no model can learn them): "
-                  f"{', '.join(s['types_not_in_train'])}")
+        _report_missing_from_train(f"ner-data {split}", "types", s["types_not_in_train"])
     print(f"ner-data: TFRecords, labels.json, stats.json under {args.out}")
 
 
@@ -160,9 +163,7 @@ def _run_cls_data(args):
     for split, s in stats.items():
         print(f"cls-data {split}: {s['texts']} texts -> {s['windows']} windows ({s['texts_split_into_windows']} "
               f"texts longer than one window), labels {s['texts_per_label']}")
-        if s["labels_not_in_train"]:
-            print(f"cls-data {split}: labels not in train (no model can learn them): "
-                  f"{', '.join(s['labels_not_in_train'])}")
+        _report_missing_from_train(f"cls-data {split}", "labels", s["labels_not_in_train"])
     print(f"cls-data: TFRecords, labels.json, stats.json under {args.out}")
 
 

@@ -14,6 +14,11 @@ def _add_finetune_arguments(parser):
                              "(prefix or directory; sizes from --config), or 'random'")
     parser.add_argument("--out", required=True, help="fine-tuned dir to write")
     parser.add_argument("--trials", type=int, default=1, help="seeds to run; results.json has each and mean ± std")
+    _add_budget_arguments(parser)
+
+
+def _add_budget_arguments(parser):
+    """Where fine-tuning runs and its budget, for finetune and select-checkpoint alike."""
     add_strategy_arguments(parser)
     parser.add_argument("--num-epochs", type=int)
     parser.add_argument("--learning-rate", type=float)
@@ -21,12 +26,16 @@ def _add_finetune_arguments(parser):
     add_config_arguments(parser)
 
 
+def _budget_config(args):
+    return load_config_with_flags(args, "finetune", {"num_epochs": "num_epochs", "learning_rate": "learning_rate",
+                                                     "batch_size": "batch_size"})
+
+
 def _run_finetune(args):
     from finetune.tasks import TASKS
     from finetune.trainer import finetune
 
-    config = load_config_with_flags(args, "finetune", {"num_epochs": "num_epochs", "learning_rate": "learning_rate",
-                                                       "batch_size": "batch_size"})
+    config = _budget_config(args)
     results = finetune(config, args.data, args.init_checkpoint, args.out, args.trials, args.strategy, args.tpu)
     task = TASKS[results["task"]]
     print(f"\nfinetune: trial {results['selected_trial']} of {args.trials} kept (best dev {task.metric}); "
@@ -69,20 +78,15 @@ def _run_evaluate(args):
 
 def _add_select_arguments(parser):
     parser.add_argument("--model-dir", required=True, help="pretrain --model-dir whose kept encoders to compare")
-    parser.add_argument("--data", required=True, help="ner-data output directory (dev scores only are used)")
+    parser.add_argument("--data", required=True, help="ner-data or cls-data output directory (dev scores only)")
     parser.add_argument("--trials", type=int, default=3, help="seeds per checkpoint, the same for each")
-    add_strategy_arguments(parser)
-    parser.add_argument("--num-epochs", type=int)
-    parser.add_argument("--learning-rate", type=float)
-    parser.add_argument("--batch-size", type=int)
-    add_config_arguments(parser)
+    _add_budget_arguments(parser)
 
 
 def _run_select(args):
     from finetune.select_checkpoint import select_checkpoint, selection_table
 
-    config = load_config_with_flags(args, "finetune", {"num_epochs": "num_epochs", "learning_rate": "learning_rate",
-                                                       "batch_size": "batch_size"})
+    config = _budget_config(args)
     selection = select_checkpoint(config, args.model_dir, args.data, args.trials, args.strategy, args.tpu)
     print("\n" + selection_table(selection))
     print(f"select-checkpoint: step {selection['selected']['step']} marked in {args.model_dir}/selection.json "

@@ -11,7 +11,7 @@ import numpy as np
 
 from data_prep.errors import InputError
 from finetune.data import ClsData
-from finetune.evaluation import prf
+from finetune.evaluation import prf, prf_table
 
 
 def text_probabilities(classifier, data: ClsData, split: str, texts: list[dict], batch_size: int = 64,
@@ -50,8 +50,5 @@ def evaluate_classifier(classifier, data: ClsData, split: str, batch_size: int =
 def format_classifier_scores(name: str, scores: dict, per_type: bool = False) -> str:
     lines = [f"{name}: accuracy {scores['accuracy']:.4f}  macro-F1 {scores['macro_f1']:.4f}  ({scores['texts']} texts)"]
     if per_type:
-        lines.append(f"  {'class':<14}{'P':>8}{'R':>8}{'F1':>8}{'gold':>7}{'pred':>7}")
-        for kind, row in scores["per_class"].items():
-            lines.append(f"  {kind:<14}{row['precision']:>8.4f}{row['recall']:>8.4f}{row['f1']:>8.4f}"
-                         f"{row['gold']:>7}{row['predicted']:>7}")
+        lines += prf_table("class", scores["per_class"])
     return "\n".join(lines)

@@ -88,8 +88,14 @@ def format_scores(name: str, scores: dict, per_type: bool = False) -> str:
              f"({scores['correct']} of {scores['gold']} gold entities found, {scores['predicted']} predicted; "
              f"seqeval word-level F1 {scores['seqeval']['f1']:.4f})"]
     if per_type:
-        lines.append(f"  {'type':<14}{'P':>8}{'R':>8}{'F1':>8}{'gold':>7}{'pred':>7}")
-        for kind, row in scores["per_type"].items():
-            lines.append(f"  {kind:<14}{row['precision']:>8.4f}{row['recall']:>8.4f}{row['f1']:>8.4f}"
-                         f"{row['gold']:>7}{row['predicted']:>7}")
+        lines += prf_table("type", scores["per_type"])
     return "\n".join(lines)
+
+
+def prf_table(heading: str, rows: dict[str, dict]) -> list[str]:
+    """Lines of a P/R/F1 table, a row per type or class."""
+    lines = [f"  {heading:<14}{'P':>8}{'R':>8}{'F1':>8}{'gold':>7}{'pred':>7}"]
+    for kind, row in rows.items():
+        lines.append(f"  {kind:<14}{row['precision']:>8.4f}{row['recall']:>8.4f}{row['f1']:>8.4f}"
+                     f"{row['gold']:>7}{row['predicted']:>7}")
+    return lines
