@@ -84,6 +84,18 @@ def finetuning_tables(runs: dict[str, dict]) -> str:
     return "\n".join(trials), "\n".join(summary), "\n".join(per_type)
 
 
+def goals(runs: dict[str, dict]) -> str:
+    """The issue's goals against the mean test F1 of each initialisation."""
+    means = {init: statistics.fmean(t["test"]["f1"] for t in run["results"]["trials"]) for init, run in runs.items()}
+    if "pretrained" not in means or "random" not in means:
+        return ""
+    verdict = {True: "met", False: "**missed**"}
+    gain = means["pretrained"] - means["random"]
+    return (f"Goals: pretrained test F1 ≥ 0.50: {means['pretrained']:.4f}, {verdict[means['pretrained'] >= 0.50]}; "
+            f"≥ random + 5 points: {gain * 100:+.1f} points, {verdict[gain >= 0.05]}; stretch ≥ 0.743 (the CRF on gold "
+            f"words): {verdict[means['pretrained'] >= 0.743]}.")
+
+
 def plot(curve: dict, runs: dict[str, dict], path: pathlib.Path) -> None:
     import matplotlib
 
@@ -121,6 +133,8 @@ def main():
     parser.add_argument("--finetuned", action="append", required=True, metavar="INIT=DIR",
                         help="a fine-tuned dir and the name of its initialisation (repeat)")
     parser.add_argument("--commands", required=True, help="a text file with the commands that made the runs")
+    parser.add_argument("--conditions", default="nothing else ran beside them",
+                        help="what else ran on the machine meanwhile (it changes the times, not the scores)")
     parser.add_argument("--out", default="docs/results.md")
     args = parser.parse_args()
     pretrain = pathlib.Path(args.pretrain)
@@ -132,7 +146,7 @@ def main():
     commands = pathlib.Path(args.commands).read_text().strip()
     body = f"""## A CPU recipe: pretraining on the shipped text, then NER (configs/cpu.yaml)
 
-Commands (the README's, on a 2-core machine; nothing else ran beside them):
+Commands (the README's, on a 2-core machine; {args.conditions}):
 
 ```
 {commands}
@@ -151,6 +165,8 @@ Metrics of the logged step's batch; the baseline is the accuracy of calling ever
 {trials}
 
 {summary}
+
+{goals(runs)}
 
 Test F1 per entity type (mean ± std over seeds):
 

@@ -8,7 +8,6 @@ import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
 import torch
 from transformers import (AutoTokenizer, BertJapaneseTokenizer, ElectraForMaskedLM, ElectraForPreTraining,
                           ElectraForTokenClassification, pipeline)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from transformers import (AutoTokenizer, BertConfig, BertForPreTraining, BertJapaneseTokenizer, ElectraConfig,
-                          ElectraForMaskedLM, ElectraForPreTraining, ElectraModel)
+                          ElectraForPreTraining, ElectraModel)
 
 from data_prep.console import registered_commands, run
 from data_prep.tokenizer import JapaneseTokenizer
