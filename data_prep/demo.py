@@ -1,8 +1,10 @@
 """`electra-ja demo`: every stage on configs/debug.yaml and the shipped data, each through its own CLI.
 
-Stages are called by command name through the dispatcher, so the demo exercises exactly what users type. It
-ends by starting `electra-ja serve` as a separate process, asking it over gRPC and REST for the entities of the
-seed's sentence and of a sentence with spaces, and stopping it.
+Stages are called by command name through the dispatcher, so the demo exercises exactly what users type. After the
+NER tagger it trains a sentence classifier on the same pretraining (which source a sentence comes from: the novel
+or GSD; data_prep/source_passages.py), exports it and asks it about two sentences. It ends by starting
+`electra-ja serve` as a separate process, asking it over gRPC and REST for the entities of the seed's sentence
+and of a sentence with spaces, and stopping it.
 """
 
 import os
@@ -17,13 +19,16 @@ from data_prep.console import Command, registered_commands, run
 from data_prep.errors import InputError
 
 MARKER = ".electra-ja-demo"
+# Sentences of each label per split for the demo's classifier: enough to learn, few enough to take a minute.
+DEMO_PER_LABEL = 500
+CLASSIFIED_TEXTS = ("吾輩は猫である。名前はまだ無い。", "東京都は日本の首都であり、人口は約1400万人である。")
 SERVED_TEXTS = ("ノルウェーの劇作家ヘンリック・イプセンの劇詩『ペール・ギュント』の登場人物に因んで命名された。",
                 "三代目 J SOUL BROTHERSが 東京ドームで公演した。")
 
 
 def demo_steps(config: str, data_dir: str, work_dir: str) -> list[tuple[str, list[str]]]:
     gsd = f"{data_dir}/ud_japanese_gsd_ne/r2.8-NE"
-    corpus, tokenizer = f"{work_dir}/corpus", f"{work_dir}/tokenizer"
+    corpus, tokenizer, passages = f"{work_dir}/corpus", f"{work_dir}/tokenizer", f"{work_dir}/source_passages"
     common = ["--config", config]
     return [
         # Pretraining text: the novel plus GSD's train sentences (never dev/test, which we evaluate on).
@@ -38,6 +43,12 @@ def demo_steps(config: str, data_dir: str, work_dir: str) -> list[tuple[str, lis
                       "--out", f"{work_dir}/finetuned", *common]),
         ("evaluate", ["--model", f"{work_dir}/finetuned", "--data", f"{work_dir}/ner", "--split", "test"]),
         ("export", ["--model", f"{work_dir}/finetuned", "--export-dir", f"{work_dir}/export"]),
+        ("cls-data", ["--train", f"{passages}/train.tsv", "--dev", f"{passages}/dev.tsv", "--test",
+                      f"{passages}/test.tsv", "--tokenizer", tokenizer, "--out", f"{work_dir}/cls", *common]),
+        ("finetune", ["--data", f"{work_dir}/cls", "--init-checkpoint", f"{work_dir}/pretrain",
+                      "--out", f"{work_dir}/classifier", *common]),
+        ("export", ["--model", f"{work_dir}/classifier", "--export-dir", f"{work_dir}/cls-export"]),
+        ("predict", ["--model-base-path", f"{work_dir}/cls-export", *CLASSIFIED_TEXTS]),
     ]
 
 
@@ -48,8 +59,13 @@ def _add_arguments(parser):
 
 
 def _run(args):
+    from data_prep.source_passages import write_source_passages  # TensorFlow's import waits for the quiet console
+
     _fresh_work_dir(args.work_dir)
     commands = registered_commands()
+    paths = write_source_passages(args.data_dir, f"{args.work_dir}/source_passages", per_label=DEMO_PER_LABEL)
+    print(f"demo: classification data (novel or GSD, {DEMO_PER_LABEL} sentences of each per split at most) in "
+          f"{', '.join(paths.values())}", flush=True)
     for name, argv in demo_steps(args.config, args.data_dir, args.work_dir):
         _step(commands, name, argv)
     _served_query(commands, f"{args.work_dir}/export")

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from data_prep.console import main
+from data_prep.demo import CLASSIFIED_TEXTS
 from tests.conftest import DEBUG_CONFIG, GSD_DIR, REPO
 
 ELECTRA_JA = shutil.which("electra-ja", path=os.path.dirname(sys.executable)) or shutil.which("electra-ja")
@@ -85,9 +86,14 @@ def test_demo_runs_every_stage(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     for line in ("corpus: ", "vocab: 4000 WordPieces", "pretraining-data: ", "ner-data test: 543 sentences",
                  "pretrain: step 300 reached", "finetune dev: precision", "finetune test: precision",
-                 "export: SavedModel at", "serve: model 'ner' version 1", "serve: stopped"):
+                 "export: SavedModel at", "serve: model 'ner' version 1", "serve: stopped",
+                 "cls-data test: 1000 texts", "finetune test: accuracy"):
         assert line in result.stdout
-    answers = [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"text"')]
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"text"')]
+    classified = [line for line in lines if "label" in line]
+    assert [line["text"] for line in classified] == list(CLASSIFIED_TEXTS)
+    assert all(set(line["scores"]) == {"小説", "百科・報道"} for line in classified)
+    answers = [line for line in lines if "entities" in line]
     assert len(answers) == 4  # two texts, over gRPC and over REST
     assert answers[:2] == answers[2:]
     for answer in answers:
