@@ -25,13 +25,14 @@ CURVE = ("loss", "mlm_accuracy", "rtd_accuracy", "replaced_rate", "rtd_precision
 def scalars(event_dir: pathlib.Path) -> tuple[dict[str, dict[int, float]], float]:
     """Every scalar of a TensorBoard run by tag and step, and the seconds from its first to its last event."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util.tensor_util import make_ndarray
 
     events = EventAccumulator(str(event_dir), size_guidance={"tensors": 0, "scalars": 0})
     events.Reload()
     values, times = {}, []
     for tag in events.Tags()["tensors"]:
         for event in events.Tensors(tag):
-            values.setdefault(tag, {})[event.step] = float(event.tensor_proto.float_val[0])
+            values.setdefault(tag, {})[event.step] = float(make_ndarray(event.tensor_proto))
             times.append(event.wall_time)
     return values, (max(times) - min(times)) if times else 0.0
 
