@@ -132,7 +132,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pretrain", required=True, help="the pretrain --model-dir")
     parser.add_argument("--finetuned", action="append", required=True, metavar="INIT=DIR",
-                        help="a fine-tuned dir and the name of its initialisation (repeat)")
+                        help="a fine-tuned dir and the name of its initialisation (repeat; dirs of one name, run with "
+                             "other seeds, are merged)")
     parser.add_argument("--commands", required=True, help="a text file with the commands that made the runs")
     parser.add_argument("--conditions", default="nothing else ran beside them",
                         help="what else ran on the machine meanwhile (it changes the times, not the scores)")
@@ -140,7 +141,14 @@ def main():
     args = parser.parse_args()
     pretrain = pathlib.Path(args.pretrain)
     curve, seconds = scalars(pretrain / "train")
-    runs = {name: finetuning(pathlib.Path(path)) for name, path in (f.split("=", 1) for f in args.finetuned)}
+    runs = {}
+    for name, path in (f.split("=", 1) for f in args.finetuned):  # dirs of one init (other seeds) are merged
+        run = finetuning(pathlib.Path(path))
+        if name in runs:
+            runs[name]["results"]["trials"] += run["results"]["trials"]
+            runs[name]["dev_curves"] += run["dev_curves"]
+        else:
+            runs[name] = run
     picture = pathlib.Path(args.out).parent / "cpu_recipe.png"
     plot(curve, runs, picture)
     trials, summary, per_type = finetuning_tables(runs)
