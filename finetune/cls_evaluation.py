@@ -11,13 +11,13 @@ import numpy as np
 
 from data_prep.errors import InputError
 from finetune.data import ClsData
-from finetune.evaluation import prf, prf_table
+from finetune.evaluation import prf, prf_table, softmax
 
 
 def text_probabilities(classifier, data: ClsData, split: str, texts: list[dict], batch_size: int = 64,
                        fixed_length: bool = False) -> np.ndarray:
     """[texts, labels]: the mean of each text's windows' probabilities."""
-    windows = np.concatenate([_softmax(np.asarray(classifier.predict_on_batch(features)))
+    windows = np.concatenate([softmax(np.asarray(classifier.predict_on_batch(features)))
                               for features, _ in data.dataset(split, batch_size, fixed_length=fixed_length)])
     counts = [text["windows"] for text in texts]
     if len(windows) != sum(counts):
@@ -25,11 +25,6 @@ def text_probabilities(classifier, data: ClsData, split: str, texts: list[dict],
                          f"{data.split_file(split, 'jsonl')} {sum(counts)} windows (not from the same cls-data run)")
     starts = np.cumsum([0] + counts[:-1])
     return np.stack([windows[start:start + count].mean(0) for start, count in zip(starts, counts)])
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    exp = np.exp(logits - logits.max(-1, keepdims=True))
-    return exp / exp.sum(-1, keepdims=True)
 
 
 def evaluate_classifier(classifier, data: ClsData, split: str, batch_size: int = 64,

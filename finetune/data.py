@@ -25,6 +25,7 @@ class NerData:
     directory: str
     description: dict
     labels: list[str]
+    command, task = "ner-data", None  # what writes such a dir, and its dataset.json "task" (class attributes)
 
     @classmethod
     def load(cls, directory: str) -> "NerData":
@@ -32,7 +33,9 @@ class NerData:
         description = storage.read_json(path, "--data")
         missing = [key for key in ("max_seq_length", "vocab_sha256", "splits") if key not in description]
         if missing:
-            raise InputError(f"--data {path}: lacks {', '.join(missing)} (not written by `electra-ja ner-data`?)")
+            raise InputError(f"--data {path}: lacks {', '.join(missing)} (not written by `electra-ja {cls.command}`?)")
+        if description.get("task") != cls.task:
+            raise InputError(f"--data {path}: not written by `electra-ja {cls.command}`")
         return cls(directory, description, read_labels(storage.join(directory, "labels.json"), "--data"))
 
     @property
@@ -88,14 +91,7 @@ class ClsData(NerData):
     """What fine-tuning reads from an `electra-ja cls-data` directory; the same layout as NerData's, one label per
     window, and the texts (label, window count) evaluation averages windows over."""
 
-    @classmethod
-    def load(cls, directory: str) -> "ClsData":
-        path = storage.join(directory, "dataset.json")
-        description = storage.read_json(path, "--data")
-        missing = [key for key in ("max_seq_length", "vocab_sha256", "splits") if key not in description]
-        if missing or description.get("task") != CLASSIFICATION:
-            raise InputError(f"--data {path}: not written by `electra-ja cls-data`")
-        return cls(directory, description, read_labels(storage.join(directory, "labels.json"), "--data"))
+    command, task = "cls-data", CLASSIFICATION
 
     def texts(self, split: str) -> list[dict]:
         return read_texts(self.split_file(split, "jsonl"))

@@ -55,7 +55,7 @@ def predict_word_labels(tagger, data: NerData, split: str, sentences: list[Label
     """(label, probability) of every word of every sentence, windows stitched back together."""
     # predict_on_batch compiles once per model, so scoring dev after every epoch does not retrace.
     window_probs = [row for features, _ in data.dataset(split, batch_size, fixed_length=fixed_length)
-                    for row in _softmax(np.asarray(tagger.predict_on_batch(features)))]
+                    for row in softmax(np.asarray(tagger.predict_on_batch(features)))]
     expected = sum(len(s.windows) for s in sentences)
     if len(window_probs) != expected:
         raise InputError(f"--data: {data.split_file(split, 'tfrecord')} has {len(window_probs)} examples, "
@@ -67,7 +67,7 @@ def predict_word_labels(tagger, data: NerData, split: str, sentences: list[Label
     return results
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
+def softmax(logits: np.ndarray) -> np.ndarray:
     exp = np.exp(logits - logits.max(-1, keepdims=True))
     return exp / exp.sum(-1, keepdims=True)
 
