@@ -2,7 +2,8 @@
 
 A pretrain dir gives `OUT/discriminator` (ElectraForPreTraining) and `OUT/generator` (ElectraForMaskedLM, whose
 embeddings are the discriminator's: the pretrainer shares one table); a fine-tuned dir gives `OUT` itself
-(ElectraForTokenClassification, with `id2label`/`label2id` from labels.json). Each holds `config.json`,
+(ElectraForTokenClassification for a tagger, ElectraForSequenceClassification for a sentence classifier, with
+`id2label`/`label2id` from labels.json). Each holds `config.json`,
 `model.safetensors` (never a pickle), the tokenizer files `AutoTokenizer` loads as BertJapaneseTokenizer, and a
 model card `README.md`. OUT is written under a temporary name and renamed, as every stage's output.
 
@@ -12,7 +13,9 @@ Example:
 """
 
 import dataclasses
+import math
 
+import numpy as np
 import safetensors.numpy
 from tensorflow.io import gfile
 
@@ -27,6 +30,9 @@ from pretrain.model import EncoderSize
 from pretrain.model_dir import CHECKPOINTS_DIR, restore_pretrainer
 from pretrain.tf1_checkpoint import (dense_tf1_names, discriminator_tf1_names, embeddings_tf1_names,
                                      generator_tf1_names, rtd_head_tf1_names)
+
+# GELU(z) = z·Φ(z) equals z in float32 from here on; see classification_head_tensors.
+GELU_IS_IDENTITY_FROM = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,21 +86,39 @@ def _pretrained_models(model_dir: str) -> tuple[list[HfModel], JapaneseTokenizer
 
 
 def _finetuned_models(model_dir: str) -> tuple[list[HfModel], JapaneseTokenizer]:
-    tagger, description, labels = load_finetuned(model_dir)
-    if isinstance(tagger, SequenceClassifier):
-        raise InputError(f"--model {model_dir}: a sentence classifier, which export-hf cannot write yet: "
-                         "transformers' ElectraForSequenceClassification head (dense, GELU, dense) is not the "
-                         "[CLS] + dense head it was trained with; serve it with `electra-ja export` instead")
+    model, description, labels = load_finetuned(model_dir)
     tokenizer = JapaneseTokenizer.load(storage.join(model_dir, "tokenizer"), "--model")
     results = storage.read_json(storage.join(model_dir, "results.json"), "--model")
-    names = {**discriminator_tf1_names(tagger.embeddings, tagger.encoder),
-             **dense_tf1_names("classifier", tagger.classifier)}
-    config = {**_config(tagger.config, EncoderSize.discriminator(tagger.config), tokenizer),
+    classifier = isinstance(model, SequenceClassifier)
+    role, architecture = (("text-classification", "ElectraForSequenceClassification") if classifier else
+                          ("token-classification", "ElectraForTokenClassification"))
+    head = (classification_head_tensors(model) if classifier else
+            hf_tensors(dense_tf1_names("classifier", model.classifier)))
+    config = {**_config(model.config, EncoderSize.discriminator(model.config), tokenizer),
               "id2label": dict(enumerate(labels)), "label2id": {name: i for i, name in enumerate(labels)},
               "classifier_dropout": description.get("finetune", {}).get("dropout")}
-    facts = _finetuning_facts(description, results)
-    card = _card("token-classification", "ElectraForTokenClassification", tagger.config, tokenizer, facts)
-    return [HfModel("", "ElectraForTokenClassification", config, hf_tensors(names), card)], tokenizer
+    tensors = {**hf_tensors(discriminator_tf1_names(model.embeddings, model.encoder)), **head}
+    card = _card(role, architecture, model.config, tokenizer, _finetuning_facts(description, results, classifier))
+    return [HfModel("", architecture, config, tensors, card)], tokenizer
+
+
+def classification_head_tensors(classifier: SequenceClassifier) -> dict[str, np.ndarray]:
+    """Our head, dense([CLS]), as transformers' ElectraClassificationHead, out_proj(GELU(dense([CLS]))), computes it.
+
+    dense becomes the identity plus a shift s that keeps every GELU input above GELU_IS_IDENTITY_FROM, where
+    GELU(z) = z·Φ(z) is z itself in float32 (1 − Φ(10) ≈ 8e-24); out_proj's bias takes s back off. The shift is
+    exact, not tuned: the encoder ends in a LayerNorm, whose i-th output is at most |γᵢ|·√(H − 1) + |βᵢ| in size.
+    Fine-tuning on in transformers starts from our classifier; only its two dropouts (ours has one) differ.
+    """
+    norm = classifier.encoder.blocks[-1]._feedforward_layer_norm
+    gamma, beta = (np.asarray(v.numpy(), np.float64) for v in (norm.gamma, norm.beta))
+    shift = (np.abs(gamma) * math.sqrt(gamma.size - 1) + np.abs(beta) + GELU_IS_IDENTITY_FROM).astype(np.float32)
+    kernel = np.asarray(classifier.classifier.kernel.numpy(), np.float64)
+    bias = np.asarray(classifier.classifier.bias.numpy(), np.float64)
+    return {"classifier.dense.weight": np.eye(gamma.size, dtype=np.float32),
+            "classifier.dense.bias": shift,
+            "classifier.out_proj.weight": np.ascontiguousarray(kernel.T, np.float32),
+            "classifier.out_proj.bias": (bias - shift.astype(np.float64) @ kernel).astype(np.float32)}
 
 
 def _config(model: ModelConfig, size: EncoderSize, tokenizer: JapaneseTokenizer) -> dict:
@@ -121,7 +145,7 @@ def _pretraining_facts(description: dict, step: int) -> list[tuple[str, str]]:
             ("corpus", ", ".join(f"`{path}`" for path in data.get("corpus", [])) or "not recorded")]
 
 
-def _finetuning_facts(description: dict, results: dict) -> list[tuple[str, str]]:
+def _finetuning_facts(description: dict, results: dict, classifier: bool) -> list[tuple[str, str]]:
     finetune, init = description.get("finetune", {}), description.get("init", {})
     facts = [("initialised from", f"{init.get('kind', '?')} `{init.get('path')}`"),
              ("fine-tuning data", f"`{results.get('data', '?')}`"),
@@ -131,12 +155,13 @@ def _finetuning_facts(description: dict, results: dict) -> list[tuple[str, str]]
     for split in ("dev", "test"):
         if split in results:
             s = results[split]
-            facts.append((f"{split} entity F1 (exact character spans)",
+            facts.append((f"{split} accuracy, macro-F1", f"{s['accuracy']:.4f}, {s['macro_f1']:.4f}") if classifier else
+                         (f"{split} entity F1 (exact character spans)",
                           f"{s['f1']:.4f} (precision {s['precision']:.4f}, recall {s['recall']:.4f})"))
-    summary = results.get("summary", {})
+    summary, metric = results.get("summary", {}), "accuracy" if classifier else "f1"
     if len(results.get("trials", [])) > 1 and "test" in summary:
-        f1 = summary["test"]["f1"]
-        facts.append((f"test F1 over {len(results['trials'])} seeds", f"{f1['mean']:.4f} ± {f1['std']:.4f}"))
+        score = summary["test"][metric]
+        facts.append((f"test {metric} over {len(results['trials'])} seeds", f"{score['mean']:.4f} ± {score['std']:.4f}"))
     return facts
 
 
@@ -153,6 +178,10 @@ _USAGE = {
                              "model = ElectraForTokenClassification.from_pretrained(MODEL)\n"
                              "# Trained on the first WordPiece of each MeCab word: read labels there.\n"
                              "logits = model(**tokenizer(\"ヘンリック・イプセンの劇詩\", return_tensors=\"pt\")).logits"),
+    "text-classification": ("from transformers import pipeline\n"
+                            "classify = pipeline(\"text-classification\", model=MODEL)\n"
+                            "# One window: electra-ja's predict averages the windows of a longer text instead.\n"
+                            "classify(\"吾輩は猫である。名前はまだ無い。\", truncation=True)"),
 }
 
 
@@ -160,7 +189,8 @@ def _card(role: str, architecture: str, model: ModelConfig, tokenizer: JapaneseT
           facts: list[tuple[str, str]]) -> str:
     size = EncoderSize.generator(model) if role == "generator" else EncoderSize.discriminator(model)
     dictionary = tokenizer.splitter.mecab_dic
-    pipeline = {"generator": "fill-mask", "token-classification": "token-classification"}.get(role)
+    pipeline = {"generator": "fill-mask", "token-classification": "token-classification",
+                "text-classification": "text-classification"}.get(role)
     rows = [("architecture", f"`{architecture}`"),
             ("layers × hidden (heads, feed-forward)", f"{size.num_layers} × {size.hidden_size} "
                                                       f"({size.num_heads}, {size.intermediate_size})"),

@@ -1,11 +1,14 @@
 """The sentence classifier end to end on debug sizes: cls-data -> finetune (a handful of texts overfit to accuracy
-1.0, one of them longer than a window) -> evaluate -> export -> predict in-process and over gRPC and REST."""
+1.0, one of them longer than a window) -> evaluate -> export -> predict in-process and over gRPC and REST; export-hf
+-> transformers' ElectraForSequenceClassification and its text-classification pipeline."""
 
 import json
 
 import numpy as np
 import pytest
 import tensorflow as tf
+import torch
+from transformers import ElectraForSequenceClassification, pipeline
 
 from data_prep.console import registered_commands, run
 from finetune.cls_evaluation import text_probabilities
@@ -100,8 +103,28 @@ def test_served_answers_equal_the_in_process_ones_over_grpc_and_rest(classifier_
                 np.testing.assert_allclose(remote.probabilities(texts), expected, atol=1e-6, err_msg=protocol)
 
 
-def test_export_hf_refuses_a_classifier_in_one_line_and_writes_nothing(classifier_dir, tmp_path, capsys):
-    assert run(["export-hf", "--model", classifier_dir[1], "--out", str(tmp_path / "hf")], registered_commands()) == 2
-    error = capsys.readouterr().err
-    assert "a sentence classifier, which export-hf cannot write yet" in error and len(error.strip().splitlines()) == 1
-    assert not (tmp_path / "hf").exists()
+def test_export_hf_writes_a_sequence_classifier_that_computes_our_logits(classifier_dir, classifier_export, tmp_path):
+    """transformers' head is dense, GELU, dense where ours is one dense layer; the export makes them equal (see
+    classification_head_tensors), so its logits and the text-classification pipeline's scores are ours."""
+    data_dir, model_dir = classifier_dir
+    out = str(tmp_path / "hf")
+    assert run(["export-hf", "--model", model_dir, "--out", out], registered_commands()) == 0
+    model, info = ElectraForSequenceClassification.from_pretrained(out, output_loading_info=True)
+    assert {key: value for key, value in info.items() if value} == {}
+    assert model.config.id2label == {0: "小説", 1: "百科事典"}
+    assert "test accuracy, macro-F1 | 1.0000, 1.0000" in open(f"{out}/README.md").read()
+
+    classifier, _, _ = load_finetuned(model_dir)
+    features, _ = next(iter(ClsData.load(data_dir).dataset("test", 16)))
+    with torch.no_grad():
+        reference = model.eval()(input_ids=torch.tensor(features["input_ids"].numpy(), dtype=torch.long),
+                                 attention_mask=torch.tensor(features["input_mask"].numpy())).logits.numpy()
+    assert np.abs(classifier(features).numpy() - reference).max() <= 1e-4
+
+    single_window = [text for text, _ in HANDFUL if text != LONG]
+    classify = pipeline("text-classification", model=out, top_k=None)
+    with TextClassifierClient.from_export(classifier_export) as local:
+        expected = local.probabilities(single_window)
+    theirs = [[{a["label"]: a["score"] for a in answer}[label] for label in ("小説", "百科事典")]
+              for answer in classify(single_window)]
+    np.testing.assert_allclose(theirs, expected, atol=1e-5)
