@@ -1,0 +1,92 @@
+"""Does pretraining leave the discriminator's token representations more alike than random weights do?
+
+For each `--init` (`random`, a pretrain dir, or one of its `encoder/ckpt-N`), the encoder a tagger would start
+fine-tuning from reads the dev windows of an ner-data dir; per layer (0 = embeddings) it reports the mean cosine
+similarity between the hidden states of different real tokens of a window. Near 1 means collapse: every token looks
+the same to the tagger that starts there, which then has to undo it.
+
+    python benchmarks/encoder_collapse.py --data build/recipe/ner --config configs/cpu.yaml \
+        --init random --init build/recipe/pretrain [--out docs/results.md]
+"""
+
+import argparse
+import os
+import pathlib
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from benchmarks.report import machine, write_section  # noqa: E402
+from data_prep.config import load_config  # noqa: E402
+from data_prep.tokenizer import JapaneseTokenizer  # noqa: E402
+from finetune.data import NerData  # noqa: E402
+from finetune.model import TokenTagger  # noqa: E402
+from finetune.trainer import Initialization  # noqa: E402
+
+
+def layer_similarities(tagger: TokenTagger, features) -> list[float]:
+    """Mean cosine similarity between different real tokens of a window, per layer (embeddings first)."""
+    mask = tf.cast(features["input_mask"], tf.bool)
+    x = tagger.embeddings(tf.cast(features["input_ids"], tf.int32), tf.cast(features["segment_ids"], tf.int32))
+    encoder = tagger.encoder
+    states = [x if encoder.project is None else encoder.project(x)]
+    for block in encoder.blocks:
+        states.append(block(states[-1], padding_mask=mask))
+    return [_mean_pairwise_cosine(h.numpy(), mask.numpy()) for h in states]
+
+
+def _mean_pairwise_cosine(hidden: np.ndarray, mask: np.ndarray) -> float:
+    means = []
+    for row, real in zip(hidden, mask):
+        tokens = row[real]
+        unit = tokens / np.linalg.norm(tokens, axis=-1, keepdims=True)
+        similarity = unit @ unit.T
+        n = len(tokens)
+        means.append((similarity.sum() - n) / (n * (n - 1)))
+    return float(np.mean(means))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="an ner-data dir (its dev windows are read)")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--init", action="append", required=True, help="random, a pretrain dir or encoder/ckpt-N")
+    parser.add_argument("--windows", type=int, default=256)
+    parser.add_argument("--out", help="write a section into this file (docs/results.md)")
+    args = parser.parse_args()
+    config = load_config(args.config)
+    data = NerData.load(args.data)
+    tokenizer = JapaneseTokenizer.load(data.tokenizer_dir)
+    features, _ = next(iter(data.dataset("dev", args.windows)))
+    rows = {}
+    for init in args.init:
+        resolved = Initialization.resolve(init, config, data, tokenizer)
+        tagger = TokenTagger(resolved.model, len(data.labels))
+        tagger.build_variables()
+        resolved.load_into(tagger)
+        rows[init] = layer_similarities(tagger, features)
+        print(f"{init}: " + "  ".join(f"{s:.3f}" for s in rows[init]), flush=True)
+    if args.out:
+        layers = len(next(iter(rows.values())))
+        header = "| init | " + " | ".join(["embeddings", *(f"layer {i}" for i in range(1, layers))]) + " |"
+        table = "\n".join(f"| `{init}` | " + " | ".join(f"{s:.3f}" for s in sims) + " |" for init, sims in rows.items())
+        command = " ".join(["python benchmarks/encoder_collapse.py", "--data", args.data, "--config", args.config,
+                            *(f"--init {init}" for init in args.init), "--out", args.out])
+        write_section(args.out, "encoder_collapse", f"""## Do pretrained representations collapse? (mean cosine similarity between tokens)
+
+Command: `{command}`. Machine: {machine()}.
+Mean cosine similarity between the hidden states of different real tokens of a window, over the first
+{args.windows} dev windows, per layer of the encoder that fine-tuning starts from (1.0: every token alike).
+
+{header}
+|---|{"---:|" * layers}
+{table}
+""")
+
+
+if __name__ == "__main__":
+    main()
