@@ -174,6 +174,10 @@ class FinetuneConfig:
     weight_decay: float = 0.01
     adam_epsilon: float = 1e-6
     dropout: float = 0.1
+    # Encoder layers from the top that start from fresh weights instead of the loaded ones (Zhang et al. 2021,
+    # "Revisiting Few-sample BERT Fine-tuning"): for pretrained top layers whose token states have collapsed
+    # (benchmarks/encoder_collapse.py).
+    reinit_top_layers: int = 0
     # As PretrainConfig's: "auto" = XLA and bfloat16 on TPUs/GPUs, neither on CPUs.
     jit_compile: str = "auto"
     mixed_precision: str = "auto"
@@ -181,6 +185,7 @@ class FinetuneConfig:
 
     def __post_init__(self):
         _at_least(self, 1, "batch_size", "num_epochs")
+        _at_least(self, 0, "reinit_top_layers")
         _one_of(self, JIT_COMPILE_CHOICES, "jit_compile")
         _one_of(self, PRECISION_CHOICES, "mixed_precision")
 

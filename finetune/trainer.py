@@ -104,7 +104,20 @@ class Initialization:
         """Where the encoder's sizes come from, for error messages: a pretrain dir has its own, others --config's."""
         return f"--init-checkpoint {self.path}" if self.kind in ("pretrained", "hf") else "--config's model section"
 
-    def load_into(self, tagger: EncoderWithHead) -> None:
+    def load_into(self, tagger: EncoderWithHead, reinit_top_layers: int = 0) -> None:
+        """The encoder's weights from `path`, but for the top `reinit_top_layers` blocks, which keep the fresh
+        weights the tagger was built with."""
+        if reinit_top_layers > len(tagger.encoder.blocks):
+            raise InputError(f"finetune.reinit_top_layers {reinit_top_layers}: the encoder has "
+                             f"{len(tagger.encoder.blocks)} layers")
+        top = tagger.encoder.blocks[len(tagger.encoder.blocks) - reinit_top_layers:]
+        fresh = [[v.numpy() for v in block.weights] for block in top]
+        self._load(tagger)
+        for block, values in zip(top, fresh):
+            for variable, value in zip(block.weights, values):
+                variable.assign(value)
+
+    def _load(self, tagger: EncoderWithHead) -> None:
         if self.kind == "pretrained":
             restore_weights(layer_checkpoint(embeddings=tagger.embeddings, encoder=tagger.encoder),
                             self.checkpoint, self.where)
@@ -199,7 +212,7 @@ def compiled_tagger(config: Config, data: NerData, init: Initialization, strateg
         task = task_of(data)
         tagger = task.model(init.model, len(data.labels), settings.dropout)
         tagger.build_variables(data.max_seq_length)
-        init.load_into(tagger)
+        init.load_into(tagger, settings.reinit_top_layers)
         schedule = WarmupLinearDecay(settings.learning_rate, int(settings.warmup_proportion * total_steps),
                                      total_steps)
         optimizer = LayerwiseAdamW(tagger.layer_depths(), settings.layerwise_lr_decay, learning_rate=schedule,

@@ -174,6 +174,25 @@ def test_encoder_loads_from_a_pretrain_model_dir(debug_config, tmp_path):
                                                                batch["segment_ids"]).numpy(), atol=1e-6)
 
 
+def test_reinit_top_layers_keeps_fresh_weights_above_the_loaded_ones(debug_config, tmp_path):
+    pretrainer = ElectraPretrainer(debug_config.model, SPECIAL)
+    pretrainer(random_batch(rows=2, length=32))
+    save_encoder(pretrainer, str(tmp_path), step=7)
+    init = Initialization("pretrained", str(tmp_path), debug_config.model,
+                          checkpoint=tf.train.latest_checkpoint(str(tmp_path / "encoder")))
+    tagger = TokenTagger(debug_config.model, num_labels=5)
+    tagger.build_variables()
+    fresh = [v.numpy() for v in tagger.encoder.blocks[-1].weights]
+    init.load_into(tagger, reinit_top_layers=1)
+    for ours, theirs in zip(tagger.embeddings.weights + tagger.encoder.blocks[0].weights,
+                            pretrainer.embeddings.weights + pretrainer.discriminator.blocks[0].weights, strict=True):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=ours.path)
+    for ours, value in zip(tagger.encoder.blocks[-1].weights, fresh, strict=True):
+        np.testing.assert_array_equal(ours.numpy(), value, err_msg=ours.path)
+    with pytest.raises(InputError, match="reinit_top_layers 3: the encoder has 2 layers"):
+        init.load_into(tagger, reinit_top_layers=3)
+
+
 def test_encoder_loads_from_a_google_research_electra_checkpoint(tf1_checkpoint, debug_config):  # noqa: F811
     prefix, tensors = tf1_checkpoint
     tagger = TokenTagger(debug_config.model, num_labels=5)
