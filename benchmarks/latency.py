@@ -1,0 +1,139 @@
+"""Where one sentence's latency goes, before choosing a remedy (issue: one-sentence latency ≤ 0.8× the Hugging Face
+pipeline's): our client's stages, our exported graph at 4 tokens and at a sentence's length, the same graph with its
+variables frozen into constants and compiled by XLA, and transformers' pipeline split into tokenizer and model, in one run.
+
+configs/small.yaml sizes (as benchmarks/serving.py), random weights, the first --sentences GSD test sentences one
+per call; each figure is the median over them.
+
+    python benchmarks/latency.py --out docs/benchmarks.md          (needs `pip install torch==2.13.0`)
+"""
+
+import argparse
+import os
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2  # noqa: E402
+
+from benchmarks.report import machine, write_section  # noqa: E402
+from benchmarks.serving import GSD, REPO, export_both_ways, huggingface_pipeline  # noqa: E402
+from data_prep.bio import label_names  # noqa: E402
+from data_prep.config import load_config  # noqa: E402
+from data_prep.gsd import load_split  # noqa: E402
+from data_prep.vocab import train_vocab  # noqa: E402
+from export.contract import SERVING_SIGNATURE  # noqa: E402
+from finetune.model import TokenTagger  # noqa: E402
+from serving.backends import SavedModelBackend  # noqa: E402
+from serving.client import EntityClient  # noqa: E402
+from serving.features import pad_batch, text_windows  # noqa: E402
+
+
+def median_ms(call, items) -> float:
+    call(items[0])  # warm-up: traces and caches
+    times = []
+    for item in items:
+        started = time.perf_counter()
+        call(item)
+        times.append(1000 * (time.perf_counter() - started))
+    return statistics.median(times)
+
+
+def graph_nodes(concrete) -> int:
+    """Nodes of a concrete function's graph and of every function it calls (Keras layers are nested functions)."""
+    graph_def = concrete.graph.as_graph_def()
+    return len(graph_def.node) + sum(len(f.node_def) for f in graph_def.library.function)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="docs/benchmarks.md")
+    parser.add_argument("--sentences", type=int, default=200)
+    args = parser.parse_args()
+    config = load_config(str(REPO / "configs" / "small.yaml"))
+    sentences = load_split(str(GSD), "test")
+    texts = [s.text for s in sentences][:args.sentences]
+    labels = label_names({e.type for split in ("train", "dev", "test") for s in load_split(str(GSD), split)
+                          for e in s.entities})
+    work = tempfile.mkdtemp(prefix="latency-bench-")
+    tokenizer = train_vocab([str(REPO / "data" / "corpus" / "wagahaiwa_nekodearu.txt"), str(GSD / "text" / "train.txt")],
+                            config.vocab, f"{work}/tokenizer")
+    model = config.model.__class__(**{**config.model.__dict__, "vocab_size": tokenizer.vocab_size})
+    tagger = TokenTagger(model, len(labels))
+    tagger.build_variables()
+    length = config.ner_data.max_seq_length
+    base = export_both_ways(tagger, labels, tokenizer, length, work)["ours"]
+
+    client = EntityClient.from_export(base)
+    backend: SavedModelBackend = client.backend
+    windows = [text_windows(tokenizer, text, length) for text in texts]
+    batches = [pad_batch(w) for w in windows]
+    # [CLS], two word pieces, [SEP]: the fixed cost of a call.
+    four_tokens = {**{name: value[:1, :4] for name, value in batches[0].items()},
+                   "labeled_positions": np.array([[1, 2]], np.int32)}
+    signature = backend._model.signatures[SERVING_SIGNATURE]
+    frozen = convert_variables_to_constants_v2(signature)
+
+    def call_frozen(batch):
+        return frozen(**{name: tf.constant(value) for name, value in batch.items()})
+
+    compiled = tf.function(lambda **inputs: signature(**inputs), jit_compile=True)
+
+    def call_xla(batch):
+        return compiled(**{name: tf.constant(value) for name, value in batch.items()})
+
+    for batch in batches:  # XLA compiles once per shape: every length first, so only steady calls are timed
+        call_xla(batch)
+
+    ours = {
+        "whole call: text in, entities out (`EntityClient.predict`)": median_ms(lambda t: client.predict([t]), texts),
+        "client: MeCab + WordPiece, windows (`text_windows`)": median_ms(
+            lambda t: text_windows(tokenizer, t, length), texts),
+        "client: request tensors (`pad_batch`)": median_ms(pad_batch, windows),
+        "SavedModel signature, the sentence": median_ms(backend.predict, batches),
+        "SavedModel signature, 4 tokens": median_ms(backend.predict, [four_tokens] * len(texts)),
+        "same graph, variables frozen to constants, the sentence": median_ms(call_frozen, batches),
+        "same graph, variables frozen to constants, 4 tokens": median_ms(call_frozen, [four_tokens] * len(texts)),
+        "same graph compiled by XLA (`jit_compile`), the sentence": median_ms(call_xla, batches),
+        "same graph compiled by XLA (`jit_compile`), 4 tokens": median_ms(call_xla, [four_tokens] * len(texts)),
+    }
+    hf = huggingface_pipeline(model, f"{work}/tokenizer", len(labels))
+    import torch
+
+    encoded = [hf.tokenizer(t, return_tensors="pt") for t in texts]
+    with torch.no_grad():
+        theirs = {
+            "whole call: text in, entities out (pipeline)": median_ms(hf, texts),
+            "tokenizer (BertJapaneseTokenizer)": median_ms(lambda t: hf.tokenizer(t, return_tensors="pt"), texts),
+            "model forward, the sentence": median_ms(lambda e: hf.model(**e), encoded),
+            "model forward, 4 tokens": median_ms(
+                lambda e: hf.model(**{k: v[:, :4] for k, v in e.items()}), [encoded[0]] * len(texts)),
+        }
+    tokens = statistics.median(b["input_ids"].shape[1] for b in batches)
+    rows = "\n".join([*(f"| ours | {name} | {ms:.2f} |" for name, ms in ours.items()),
+                      *(f"| Hugging Face | {name} | {ms:.2f} |" for name, ms in theirs.items())])
+    body = f"""## latency: where one sentence's time goes
+
+Command: `python benchmarks/latency.py --out docs/benchmarks.md`. Machine: {machine()}.
+configs/small.yaml sizes (256 hidden × 12 layers), random weights, {len(labels)} labels; the first {len(texts)} GSD
+r2.8-NE test sentences one per call (median {tokens:.0f} positions with [CLS] and [SEP]); each figure is the median
+over them, in ms. The exported `serving_default` graph has {graph_nodes(signature):,} nodes with its nested functions
+(the frozen one {graph_nodes(frozen):,}). torch {torch.__version__}, {torch.get_num_threads()} threads.
+
+| path | stage | p50 ms |
+|---|---|---:|
+{rows}
+"""
+    write_section(args.out, "latency", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
