@@ -23,7 +23,7 @@ test: $(INSTALLED)
 	$(PY) -m pytest tests
 
 demo: $(INSTALLED)
-	$(VENV)/bin/electra-ja demo --config configs/debug.yaml --work-dir $(DEMO_DIR)
+	$(VENV)/bin/electra-ja demo --config configs/demo.yaml --work-dir $(DEMO_DIR)
 
 bench: $(BENCH_INSTALLED)
 	$(PY) benchmarks/data_prep.py --out docs/benchmarks.md

@@ -101,7 +101,7 @@ def goals(runs: dict[str, dict]) -> str:
     return "Goals (means over the trials above):\n\n" + "\n".join(lines)
 
 
-def plot(curve: dict, runs: dict[str, dict], path: pathlib.Path) -> None:
+def plot(curve: dict, runs: dict[str, dict], path: pathlib.Path, pretraining: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -115,7 +115,7 @@ def plot(curve: dict, runs: dict[str, dict], path: pathlib.Path) -> None:
     left.plot(steps, [curve["rtd_recall"][s] for s in steps], label="RTD recall")
     left.plot(steps, [curve["mlm_accuracy"][s] for s in steps], label="generator MLM accuracy")
     left.set_xlabel("pretraining step")
-    left.set_title("pretraining (configs/cpu.yaml)")
+    left.set_title(pretraining)
     left.legend(fontsize=8)
     for init, run in runs.items():
         epochs = sorted(set.intersection(*(set(c) for c in run["dev_curves"])))
@@ -142,6 +142,9 @@ def main():
     parser.add_argument("--conditions", default="nothing else ran beside them",
                         help="what else ran on the machine meanwhile (it changes the times, not the scores)")
     parser.add_argument("--out", default="docs/results.md")
+    parser.add_argument("--section", default="cpu_recipe", help="the section of --out to write; also the PNG's name")
+    parser.add_argument("--title", default="A CPU recipe: pretraining on the shipped text, then NER (configs/cpu.yaml)")
+    parser.add_argument("--pretraining", default="configs/cpu.yaml", help="what the pretraining was, for the plot")
     args = parser.parse_args()
     pretrain = pathlib.Path(args.pretrain)
     curve, seconds = scalars(pretrain / "train")
@@ -153,13 +156,13 @@ def main():
             runs[name]["dev_curves"] += run["dev_curves"]
         else:
             runs[name] = run
-    picture = pathlib.Path(args.out).parent / "cpu_recipe.png"
-    plot(curve, runs, picture)
+    picture = pathlib.Path(args.out).parent / f"{args.section}.png"
+    plot(curve, runs, picture, f"pretraining ({args.pretraining})")
     trials, summary, per_type = finetuning_tables(runs)
     commands = pathlib.Path(args.commands).read_text().strip()
-    body = f"""## A CPU recipe: pretraining on the shipped text, then NER (configs/cpu.yaml)
+    body = f"""## {args.title}
 
-Commands (the README's, on a 2-core machine; {args.conditions}):
+Commands (on a 2-core machine; {args.conditions}):
 
 ```
 {commands}
@@ -187,7 +190,7 @@ Test F1 per entity type (mean ± std over seeds):
 
 ![pretraining curve and dev F1 per epoch]({picture.name})
 """
-    write_section(args.out, "cpu_recipe", body)
+    write_section(args.out, args.section, body)
     print(body)
 
 
