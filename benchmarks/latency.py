@@ -13,7 +13,6 @@ import os
 import pathlib
 import statistics
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -24,13 +23,8 @@ import tensorflow as tf  # noqa: E402
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2  # noqa: E402
 
 from benchmarks.report import machine, write_section  # noqa: E402
-from benchmarks.serving import GSD, REPO, export_both_ways, huggingface_pipeline  # noqa: E402
-from data_prep.bio import label_names  # noqa: E402
-from data_prep.config import load_config  # noqa: E402
-from data_prep.gsd import load_split  # noqa: E402
-from data_prep.vocab import train_vocab  # noqa: E402
+from benchmarks.serving import huggingface_pipeline, small_tagger_exports  # noqa: E402
 from export.contract import SERVING_SIGNATURE  # noqa: E402
-from finetune.model import TokenTagger  # noqa: E402
 from serving.backends import SavedModelBackend  # noqa: E402
 from serving.client import EntityClient  # noqa: E402
 from serving.features import pad_batch, text_windows  # noqa: E402
@@ -57,19 +51,9 @@ def main():
     parser.add_argument("--out", default="docs/benchmarks.md")
     parser.add_argument("--sentences", type=int, default=200)
     args = parser.parse_args()
-    config = load_config(str(REPO / "configs" / "small.yaml"))
-    sentences = load_split(str(GSD), "test")
-    texts = [s.text for s in sentences][:args.sentences]
-    labels = label_names({e.type for split in ("train", "dev", "test") for s in load_split(str(GSD), split)
-                          for e in s.entities})
-    work = tempfile.mkdtemp(prefix="latency-bench-")
-    tokenizer = train_vocab([str(REPO / "data" / "corpus" / "wagahaiwa_nekodearu.txt"), str(GSD / "text" / "train.txt")],
-                            config.vocab, f"{work}/tokenizer")
-    model = config.model.__class__(**{**config.model.__dict__, "vocab_size": tokenizer.vocab_size})
-    tagger = TokenTagger(model, len(labels))
-    tagger.build_variables()
-    length = config.ner_data.max_seq_length
-    base = export_both_ways(tagger, labels, tokenizer, length, work)["ours"]
+    bench = small_tagger_exports("latency-bench-")
+    texts, labels, tokenizer, length = bench.texts[:args.sentences], bench.labels, bench.tokenizer, bench.length
+    base = bench.paths["ours"]
 
     client = EntityClient.from_export(base)
     backend: SavedModelBackend = client.backend
@@ -104,7 +88,7 @@ def main():
         "same graph compiled by XLA (`jit_compile`), the sentence": median_ms(call_xla, batches),
         "same graph compiled by XLA (`jit_compile`), 4 tokens": median_ms(call_xla, [four_tokens] * len(texts)),
     }
-    hf = huggingface_pipeline(model, f"{work}/tokenizer", len(labels))
+    hf = huggingface_pipeline(bench.model, f"{bench.work}/tokenizer", len(labels))
     import torch
 
     encoded = [hf.tokenizer(t, return_tensors="pt") for t in texts]

@@ -9,6 +9,7 @@ not a network. Weights are random (speed does not depend on them); sizes are con
 """
 
 import argparse
+import dataclasses
 import os
 import pathlib
 import statistics
@@ -60,6 +61,35 @@ def export_both_ways(tagger, labels, tokenizer, max_seq_length, work) -> dict[st
     return paths
 
 
+@dataclasses.dataclass
+class SmallTaggerExports:
+    texts: list[str]  # the GSD test sentences
+    labels: list[str]
+    tokenizer: object
+    model: object  # its ModelConfig
+    length: int  # the window length
+    paths: dict[str, str]  # export base path by name: "ours", "seed"
+    work: str
+
+
+def small_tagger_exports(prefix: str) -> SmallTaggerExports:
+    """configs/small.yaml's tagger with random weights (speed does not depend on them) over a vocabulary trained on
+    the shipped text, exported both ways into a new temporary dir."""
+    config = load_config(str(REPO / "configs" / "small.yaml"))
+    texts = [s.text for s in load_split(str(GSD), "test")]
+    labels = label_names({e.type for split in ("train", "dev", "test") for s in load_split(str(GSD), split)
+                          for e in s.entities})
+    work = tempfile.mkdtemp(prefix=prefix)
+    tokenizer = train_vocab([str(REPO / "data" / "corpus" / "wagahaiwa_nekodearu.txt"), str(GSD / "text" / "train.txt")],
+                            config.vocab, f"{work}/tokenizer")
+    model = config.model.__class__(**{**config.model.__dict__, "vocab_size": tokenizer.vocab_size})
+    tagger = TokenTagger(model, len(labels))
+    tagger.build_variables()
+    length = config.ner_data.max_seq_length
+    return SmallTaggerExports(texts, labels, tokenizer, model, length,
+                              export_both_ways(tagger, labels, tokenizer, length, work), work)
+
+
 def measure(predict_one, predict_many, texts, batch_size):
     """(sentences/s over all texts in batches, p50 ms, p99 ms of one sentence per call)."""
     predict_many(texts[:batch_size])  # warm-up: graphs traced, caches filled
@@ -91,18 +121,9 @@ def main():
     parser.add_argument("--out", default="docs/benchmarks.md")
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
-    config = load_config(str(REPO / "configs" / "small.yaml"))
-    texts = [s.text for s in load_split(str(GSD), "test")]
-    labels = label_names({e.type for split in ("train", "dev", "test") for s in load_split(str(GSD), split)
-                          for e in s.entities})
-    work = tempfile.mkdtemp(prefix="serving-bench-")
-    tokenizer = train_vocab([str(REPO / "data" / "corpus" / "wagahaiwa_nekodearu.txt"), str(GSD / "text" / "train.txt")],
-                            config.vocab, f"{work}/tokenizer")
-    model = config.model.__class__(**{**config.model.__dict__, "vocab_size": tokenizer.vocab_size})
-    tagger = TokenTagger(model, len(labels))
-    tagger.build_variables()
-    length = config.ner_data.max_seq_length
-    paths = export_both_ways(tagger, labels, tokenizer, length, work)
+    bench = small_tagger_exports("serving-bench-")
+    texts, labels, tokenizer, model, length, paths, work = (bench.texts, bench.labels, bench.tokenizer, bench.model,
+                                                           bench.length, bench.paths, bench.work)
 
     clients = {"ours (export at any length)": EntityClient.from_export(paths["ours"], args.batch_size),
                "ours, one batch per call (no position budget)": EntityClient.from_export(
