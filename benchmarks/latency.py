@@ -24,7 +24,6 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 
 from benchmarks.report import machine, write_section  # noqa: E402
 from benchmarks.serving import huggingface_pipeline, small_tagger_exports  # noqa: E402
-from export.contract import SERVING_SIGNATURE  # noqa: E402
 from serving.backends import SavedModelBackend  # noqa: E402
 from serving.client import EntityClient  # noqa: E402
 from serving.features import pad_batch, text_windows  # noqa: E402
@@ -38,6 +37,11 @@ def median_ms(call, items) -> float:
         call(item)
         times.append(1000 * (time.perf_counter() - started))
     return statistics.median(times)
+
+
+def called_on_tensors(function):
+    """`function` called with a request's numpy arrays as tensors, as SavedModelBackend.predict calls its signature."""
+    return lambda batch: function(**{name: tf.constant(value) for name, value in batch.items()})
 
 
 def graph_nodes(concrete) -> int:
@@ -62,16 +66,10 @@ def main():
     # [CLS], two word pieces, [SEP]: the fixed cost of a call.
     four_tokens = {**{name: value[:1, :4] for name, value in batches[0].items()},
                    "labeled_positions": np.array([[1, 2]], np.int32)}
-    signature = backend._model.signatures[SERVING_SIGNATURE]
+    signature = backend._serve
     frozen = convert_variables_to_constants_v2(signature)
-
-    def call_frozen(batch):
-        return frozen(**{name: tf.constant(value) for name, value in batch.items()})
-
-    compiled = tf.function(lambda **inputs: signature(**inputs), jit_compile=True)
-
-    def call_xla(batch):
-        return compiled(**{name: tf.constant(value) for name, value in batch.items()})
+    call_frozen = called_on_tensors(frozen)
+    call_xla = called_on_tensors(tf.function(lambda **inputs: signature(**inputs), jit_compile=True))
 
     for batch in batches:  # XLA compiles once per shape: every length first, so only steady calls are timed
         call_xla(batch)
@@ -88,7 +86,7 @@ def main():
         "same graph compiled by XLA (`jit_compile`), the sentence": median_ms(call_xla, batches),
         "same graph compiled by XLA (`jit_compile`), 4 tokens": median_ms(call_xla, [four_tokens] * len(texts)),
     }
-    hf = huggingface_pipeline(bench.model, f"{bench.work}/tokenizer", len(labels))
+    hf = huggingface_pipeline(bench.model, bench.tokenizer_dir, len(labels))
     import torch
 
     encoded = [hf.tokenizer(t, return_tensors="pt") for t in texts]

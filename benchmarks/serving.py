@@ -69,7 +69,7 @@ class SmallTaggerExports:
     model: object  # its ModelConfig
     length: int  # the window length
     paths: dict[str, str]  # export base path by name: "ours", "seed"
-    work: str
+    tokenizer_dir: str
 
 
 def small_tagger_exports(prefix: str) -> SmallTaggerExports:
@@ -87,7 +87,7 @@ def small_tagger_exports(prefix: str) -> SmallTaggerExports:
     tagger.build_variables()
     length = config.ner_data.max_seq_length
     return SmallTaggerExports(texts, labels, tokenizer, model, length,
-                              export_both_ways(tagger, labels, tokenizer, length, work), work)
+                              export_both_ways(tagger, labels, tokenizer, length, work), f"{work}/tokenizer")
 
 
 def measure(predict_one, predict_many, texts, batch_size):
@@ -122,18 +122,17 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
     bench = small_tagger_exports("serving-bench-")
-    texts, labels, tokenizer, model, length, paths, work = (bench.texts, bench.labels, bench.tokenizer, bench.model,
-                                                           bench.length, bench.paths, bench.work)
+    texts, length, paths = bench.texts, bench.length, bench.paths
 
     clients = {"ours (export at any length)": EntityClient.from_export(paths["ours"], args.batch_size),
                "ours, one batch per call (no position budget)": EntityClient.from_export(
                    paths["ours"], args.batch_size, batch_tokens=args.batch_size * length),
                # Every seed request is padded to 512 anyway, so a position budget would only add calls.
-               "seed's way (fixed 512 positions)": EntityClient(FixedLengthBackend(paths["seed"]), tokenizer, length,
-                                                                args.batch_size, args.batch_size * SEED_LENGTH)}
+               "seed's way (fixed 512 positions)": EntityClient(FixedLengthBackend(paths["seed"]), bench.tokenizer,
+                                                                length, args.batch_size, args.batch_size * SEED_LENGTH)}
     results = {name: measure(lambda t, c=client: c.predict([t]), client.predict, texts, args.batch_size)
                for name, client in clients.items()}
-    hf = huggingface_pipeline(model, f"{work}/tokenizer", len(labels))
+    hf = huggingface_pipeline(bench.model, bench.tokenizer_dir, len(bench.labels))
     results["Hugging Face pipeline (PyTorch)"] = measure(
         lambda t: hf(t), lambda batch: hf(batch, batch_size=args.batch_size), texts, args.batch_size)
     for name, (rate, p50, p99) in results.items():
@@ -146,8 +145,8 @@ def main():
     body = f"""## serving: GSD test sentences, CPU
 
 Command: `python benchmarks/serving.py --out docs/benchmarks.md` (`make bench`). Machine: {machine()}.
-configs/small.yaml sizes (256 hidden × 12 layers, vocab {tokenizer.vocab_size:,} trained on the shipped corpus),
-{len(labels)} labels, random weights. All {len(texts)} GSD r2.8-NE test sentences, text in and entities out in this
+configs/small.yaml sizes (256 hidden × 12 layers, vocab {bench.tokenizer.vocab_size:,} trained on the shipped corpus),
+{len(bench.labels)} labels, random weights. All {len(texts)} GSD r2.8-NE test sentences, text in and entities out in this
 process: throughput with {args.batch_size} sentences per call, latency of one sentence per call. The client sorts a
 call's windows by length into requests of ≤ {args.batch_size} rows and ≤ {BATCH_TOKENS:,} padded positions (the
 second row lifts the position budget: one request per call, padded to its longest sentence). "Seed's way" is
