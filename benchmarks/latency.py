@@ -1,6 +1,9 @@
 """Where one sentence's latency goes, before choosing a remedy (issue: one-sentence latency ≤ 0.8× the Hugging Face
 pipeline's): our client's stages, our exported graph at 4 tokens and at a sentence's length, the same graph with its
-variables frozen into constants and compiled by XLA, and transformers' pipeline split into tokenizer and model, in one run.
+variables frozen into constants and compiled by XLA, and transformers' pipeline split into tokenizer and model, in one run;
+then the same export under TensorFlow's thread settings (`serve`'s and tensorflow_model_server's intra-/inter-op flags)
+and with oneDNN off, each in a fresh process (both are fixed when TensorFlow starts), against the pipeline's latency
+and throughput.
 
 configs/small.yaml sizes (as benchmarks/serving.py), random weights, the first --sentences GSD test sentences one
 per call; each figure is the median over them.
@@ -9,9 +12,11 @@ per call; each figure is the median over them.
 """
 
 import argparse
+import json
 import os
 import pathlib
 import statistics
+import subprocess
 import sys
 import time
 
@@ -23,7 +28,7 @@ import tensorflow as tf  # noqa: E402
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2  # noqa: E402
 
 from benchmarks.report import machine, write_section  # noqa: E402
-from benchmarks.serving import huggingface_pipeline, small_tagger_exports  # noqa: E402
+from benchmarks.serving import huggingface_pipeline, measure, small_tagger_exports, test_texts  # noqa: E402
 from serving.backends import SavedModelBackend  # noqa: E402
 from serving.client import EntityClient  # noqa: E402
 from serving.features import pad_batch, text_windows  # noqa: E402
@@ -50,11 +55,58 @@ def graph_nodes(concrete) -> int:
     return len(graph_def.node) + sum(len(f.node_def) for f in graph_def.library.function)
 
 
+# (label, environment, intra-op threads, inter-op threads); 0 lets TensorFlow pick, as in tensorflow_model_server.
+THREADINGS = [
+    ("TensorFlow's defaults", {}, 0, 0),
+    ("one thread per op and per call (intra 1, inter 1)", {}, 1, 1),
+    ("oneDNN off (TF_ENABLE_ONEDNN_OPTS=0)", {"TF_ENABLE_ONEDNN_OPTS": "0"}, 0, 0),
+    ("oneDNN off, intra 1, inter 1", {"TF_ENABLE_ONEDNN_OPTS": "0"}, 1, 1),
+]
+BATCH_SIZE = 64
+
+
+def request_batches(tokenizer, texts, length):
+    """Each sentence's request tensors, and the fixed cost's request: [CLS], two word pieces, [SEP]."""
+    batches = [pad_batch(text_windows(tokenizer, text, length)) for text in texts]
+    four_tokens = {**{name: value[:1, :4] for name, value in batches[0].items()},
+                   "labeled_positions": np.array([[1, 2]], np.int32)}
+    return batches, four_tokens
+
+
+def threading_figures(base: str, texts: list[str]) -> dict[str, float]:
+    """The export as `serve` runs it, in this process's thread settings: one-sentence latency of the whole call and
+    of the signature, and throughput with BATCH_SIZE sentences per call."""
+    client = EntityClient.from_export(base, BATCH_SIZE)
+    batches, four_tokens = request_batches(client.tokenizer, texts, client.max_seq_length)
+    throughput, p50, _ = measure(lambda t: client.predict([t]), client.predict, texts, BATCH_SIZE)
+    return {"whole call p50 ms": p50, "signature, the sentence": median_ms(client.backend.predict, batches),
+            "signature, 4 tokens": median_ms(client.backend.predict, [four_tokens] * len(texts)),
+            "sentences/s": throughput}
+
+
+def in_fresh_process(base: str, texts: list[str], environment: dict, intra: int, inter: int) -> dict[str, float]:
+    command = [sys.executable, __file__, "--child", base, "--sentences", str(len(texts)),
+               "--intra", str(intra), "--inter", str(inter)]
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **environment}, check=True)
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def child(args) -> None:
+    tf.config.threading.set_intra_op_parallelism_threads(args.intra)
+    tf.config.threading.set_inter_op_parallelism_threads(args.inter)
+    print(json.dumps(threading_figures(args.child, test_texts()[:args.sentences])))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="docs/benchmarks.md")
     parser.add_argument("--sentences", type=int, default=200)
+    parser.add_argument("--child", metavar="BASE_PATH", help=argparse.SUPPRESS)  # one THREADINGS row, as JSON
+    parser.add_argument("--intra", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--inter", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        return child(args)
     bench = small_tagger_exports("latency-bench-")
     texts, labels, tokenizer, length = bench.texts[:args.sentences], bench.labels, bench.tokenizer, bench.length
     base = bench.paths["ours"]
@@ -62,10 +114,7 @@ def main():
     client = EntityClient.from_export(base)
     backend: SavedModelBackend = client.backend
     windows = [text_windows(tokenizer, text, length) for text in texts]
-    batches = [pad_batch(w) for w in windows]
-    # [CLS], two word pieces, [SEP]: the fixed cost of a call.
-    four_tokens = {**{name: value[:1, :4] for name, value in batches[0].items()},
-                   "labeled_positions": np.array([[1, 2]], np.int32)}
+    batches, four_tokens = request_batches(tokenizer, texts, length)
     signature = backend._serve
     frozen = convert_variables_to_constants_v2(signature)
     call_frozen = called_on_tensors(frozen)
@@ -98,7 +147,16 @@ def main():
             "model forward, 4 tokens": median_ms(
                 lambda e: hf.model(**{k: v[:, :4] for k, v in e.items()}), [encoded[0]] * len(texts)),
         }
+        hf_rate, hf_p50, _ = measure(hf, lambda batch: hf(batch, batch_size=BATCH_SIZE), texts, BATCH_SIZE)
+    threadings = {label: in_fresh_process(base, texts, environment, intra, inter)
+                  for label, environment, intra, inter in THREADINGS}
     tokens = statistics.median(b["input_ids"].shape[1] for b in batches)
+    thread_rows = "\n".join(
+        f"| {label} | {f['whole call p50 ms']:.2f} | {f['signature, the sentence']:.2f} | "
+        f"{f['signature, 4 tokens']:.2f} | {f['sentences/s']:.1f} | {f['whole call p50 ms'] / hf_p50:.2f}× | "
+        f"{f['sentences/s'] / hf_rate:.2f}× |" for label, f in threadings.items())
+    met = [label for label, f in threadings.items()
+           if f["whole call p50 ms"] <= 0.8 * hf_p50 and f["sentences/s"] >= 2 * hf_rate]
     rows = "\n".join([*(f"| ours | {name} | {ms:.2f} |" for name, ms in ours.items()),
                       *(f"| Hugging Face | {name} | {ms:.2f} |" for name, ms in theirs.items())])
     body = f"""## latency: where one sentence's time goes
@@ -112,6 +170,18 @@ over them, in ms. The exported `serving_default` graph has {graph_nodes(signatur
 | path | stage | p50 ms |
 |---|---|---:|
 {rows}
+
+The same export in a fresh process per row, as `electra-ja serve --tensorflow-intra-op-parallelism N
+--tensorflow-inter-op-parallelism M` (tensorflow_model_server's flags of those names) runs it; throughput with
+{BATCH_SIZE} sentences per call over the same sentences. Hugging Face pipeline in this run: p50 {hf_p50:.2f} ms,
+{hf_rate:.1f} sentences/s ({BATCH_SIZE} per call).
+
+| TensorFlow threads | whole call p50 ms | signature, the sentence | signature, 4 tokens | sentences/s | p50 / HF | throughput / HF |
+|---|---:|---:|---:|---:|---:|---:|
+{thread_rows}
+
+Goal: p50 ≤ 0.8× the pipeline's ({0.8 * hf_p50:.2f} ms) with throughput ≥ 2× ({2 * hf_rate:.1f} sentences/s):
+{"met by " + "; ".join(met) if met else "met by no row"}.
 """
     write_section(args.out, "latency", body)
     print(body)

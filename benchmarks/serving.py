@@ -72,11 +72,15 @@ class SmallTaggerExports:
     tokenizer_dir: str
 
 
+def test_texts() -> list[str]:
+    return [s.text for s in load_split(str(GSD), "test")]
+
+
 def small_tagger_exports(prefix: str) -> SmallTaggerExports:
     """configs/small.yaml's tagger with random weights (speed does not depend on them) over a vocabulary trained on
     the shipped text, exported both ways into a new temporary dir."""
     config = load_config(str(REPO / "configs" / "small.yaml"))
-    texts = [s.text for s in load_split(str(GSD), "test")]
+    texts = test_texts()
     labels = label_names({e.type for split in ("train", "dev", "test") for s in load_split(str(GSD), split)
                           for e in s.entities})
     work = tempfile.mkdtemp(prefix=prefix)

@@ -4,6 +4,36 @@ from data_prep.console import Command
 from data_prep.errors import InputError
 
 
+def _add_thread_arguments(parser):
+    """tensorflow_model_server's two thread flags, with its meaning: 0 lets TensorFlow pick (one per core)."""
+    parser.add_argument("--tensorflow-intra-op-parallelism", type=int, default=0, metavar="N",
+                        help="threads inside one op (tensorflow_model_server's --tensorflow_intra_op_parallelism); "
+                             "1 gave the lowest one-sentence latency on 2 cores (docs/benchmarks.md, latency)")
+    parser.add_argument("--tensorflow-inter-op-parallelism", type=int, default=0, metavar="N",
+                        help="ops run side by side (tensorflow_model_server's --tensorflow_inter_op_parallelism)")
+
+
+def _configure_threads(args) -> str:
+    """Sets TensorFlow's thread pools before anything starts them; returns them as the start-up line shows them."""
+    import tensorflow as tf
+
+    from serving.limits import check_range
+
+    pools = (("--tensorflow-intra-op-parallelism", args.tensorflow_intra_op_parallelism,
+              tf.config.threading.set_intra_op_parallelism_threads),
+             ("--tensorflow-inter-op-parallelism", args.tensorflow_inter_op_parallelism,
+              tf.config.threading.set_inter_op_parallelism_threads))
+    for flag, threads, configure in pools:
+        check_range(flag, threads, 0)
+        if threads:
+            try:
+                configure(threads)
+            except RuntimeError as error:  # TensorFlow ran an op already: only an in-process caller gets here
+                raise InputError(f"{flag} {threads}: TensorFlow has already started in this process ({error})")
+    return (f"intra-op {tf.config.threading.get_intra_op_parallelism_threads() or 'auto'}, "
+            f"inter-op {tf.config.threading.get_inter_op_parallelism_threads() or 'auto'}")
+
+
 def _add_serve_arguments(parser):
     parser.add_argument("--model-base-path", required=True, help="export base path; the highest version is served")
     parser.add_argument("--name", default="ner", help="model name in request paths and ModelSpecs")
@@ -14,6 +44,7 @@ def _add_serve_arguments(parser):
     parser.add_argument("--poll-seconds", type=float, default=1.0,
                         help="how often to look for new versions (tensorflow_model_server's "
                              "--file_system_poll_wait_seconds); 0 looks once, at start")
+    _add_thread_arguments(parser)
 
 
 def _run_serve(args):
@@ -24,6 +55,7 @@ def _run_serve(args):
     from serving.model_versions import ModelVersions
     from serving.server import ModelServer
 
+    threads = _configure_threads(args)
     check_range("--grpc-port", args.grpc_port, *PORTS)
     check_range("--rest-port", args.rest_port, *PORTS)
     check_range("--max-batch-size", args.max_batch_size, 1)
@@ -37,7 +69,7 @@ def _run_serve(args):
     with versions, ModelServer(versions, args.grpc_port, args.rest_port, args.host) as server:
         rest = f", REST http://{args.host}:{server.rest_port}/v1/models/{args.name}" if server.rest_port else ""
         print(f"serve: model {args.name!r} version {versions.latest.version}: gRPC {args.host}:{server.grpc_port}"
-              f"{rest}", flush=True)
+              f"{rest}; TensorFlow threads: {threads}", flush=True)
         stop.wait()
     print("serve: stopped", flush=True)
 
@@ -57,6 +89,7 @@ def _add_predict_arguments(parser):
                                                           "window); default: serving.client.BATCH_TOKENS, tuned on CPU")
     parser.add_argument("texts", nargs="+", metavar="TEXT",
                         help="texts to tag (or classify); '-' reads one text per line from stdin")
+    _add_thread_arguments(parser)
 
 
 def _run_predict(args):
@@ -69,6 +102,7 @@ def _run_predict(args):
     from serving.client import BATCH_TOKENS, EntityClient, is_classifier
     from serving.versions import find_version
 
+    _configure_threads(args)
     if args.server and not args.tokenizer:
         raise InputError("--tokenizer is required with --server (point it at BASE_PATH/<version>/assets)")
     batch_tokens = BATCH_TOKENS if args.batch_tokens is None else args.batch_tokens

@@ -21,6 +21,8 @@ from data_prep.console import registered_commands, run
     (["serve", "--model-base-path", "{export}", "--rest-port", "-5"], "--rest-port -5: expected 0..65535"),
     (["serve", "--model-base-path", "{export}", "--max-batch-size", "0"],
      "--max-batch-size 0: expected a positive number"),
+    (["serve", "--model-base-path", "{export}", "--tensorflow-intra-op-parallelism", "-1"],
+     "--tensorflow-intra-op-parallelism -1: expected at least 0"),
     (["predict", "--server", "127.0.0.1:1", "--protocol", "rest", "--tokenizer", "{export}/1/assets", "東京"],
      "--server 127.0.0.1:1 (REST): [Errno 111] Connection refused"),
     (["predict", "--server", "127.0.0.1:1", "--tokenizer", "{export}/1/assets", "東京"],
@@ -89,16 +91,19 @@ def test_predict_prints_only_its_own_lines_unless_verbose(export_dir, verbose):
                                                           "no such directory\n")
 
 
-def test_serve_prints_only_its_own_lines(export_dir):
+def test_serve_prints_only_its_own_lines_and_sets_tf_serving_thread_flags(export_dir):
+    """Quiet, and the thread flags reach TensorFlow: the start line reads them back from its runtime config."""
     import signal
     import subprocess
     import sys
 
     server = subprocess.Popen([sys.executable, "-c", CONSOLE, "serve", "--model-base-path", export_dir,
-                               "--grpc-port", "0", "--rest-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
+                               "--grpc-port", "0", "--rest-port", "0", "--tensorflow-intra-op-parallelism", "1",
+                               "--tensorflow-inter-op-parallelism", "3"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
     try:
-        assert server.stdout.readline().startswith("serve:")
+        started = server.stdout.readline()
+        assert started.startswith("serve:") and started.rstrip().endswith("TensorFlow threads: intra-op 1, inter-op 3")
     finally:
         server.send_signal(signal.SIGTERM)
         out, err = server.communicate(timeout=60)
