@@ -60,6 +60,7 @@ THREADINGS = [
     ("TensorFlow's defaults", {}, 0, 0),
     ("one thread per op and per call (intra 1, inter 1)", {}, 1, 1),
     ("oneDNN off (TF_ENABLE_ONEDNN_OPTS=0)", {"TF_ENABLE_ONEDNN_OPTS": "0"}, 0, 0),
+    ("oneDNN off, inter 1 (intra auto)", {"TF_ENABLE_ONEDNN_OPTS": "0"}, 0, 1),
     ("oneDNN off, intra 1, inter 1", {"TF_ENABLE_ONEDNN_OPTS": "0"}, 1, 1),
 ]
 BATCH_SIZE = 64
