@@ -17,6 +17,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -65,6 +66,7 @@ def main():
     rows = {}
     for init in args.init:
         resolved = Initialization.resolve(init, config, data, tokenizer)
+        keras.utils.set_random_seed(config.finetune.seed)  # `random` as fine-tuning's first trial draws it
         tagger = TokenTagger(resolved.model, len(data.labels))
         tagger.build_variables()
         resolved.load_into(tagger)
