@@ -66,9 +66,10 @@ THREADINGS = [
 BATCH_SIZE = 64
 
 
-def request_batches(tokenizer, texts, length):
-    """Each sentence's request tensors, and the fixed cost's request: [CLS], two word pieces, [SEP]."""
-    batches = [pad_batch(text_windows(tokenizer, text, length)) for text in texts]
+def request_batches(windows):
+    """Each sentence's request tensors (from its windows), and the fixed cost's request: [CLS], two word pieces,
+    [SEP]."""
+    batches = [pad_batch(w) for w in windows]
     four_tokens = {**{name: value[:1, :4] for name, value in batches[0].items()},
                    "labeled_positions": np.array([[1, 2]], np.int32)}
     return batches, four_tokens
@@ -78,7 +79,7 @@ def threading_figures(base: str, texts: list[str]) -> dict[str, float]:
     """The export as `serve` runs it, in this process's thread settings: one-sentence latency of the whole call and
     of the signature, and throughput with BATCH_SIZE sentences per call."""
     client = EntityClient.from_export(base, BATCH_SIZE)
-    batches, four_tokens = request_batches(client.tokenizer, texts, client.max_seq_length)
+    batches, four_tokens = request_batches([text_windows(client.tokenizer, t, client.max_seq_length) for t in texts])
     throughput, p50, _ = measure(lambda t: client.predict([t]), client.predict, texts, BATCH_SIZE)
     return {"whole call p50 ms": p50, "signature, the sentence": median_ms(client.backend.predict, batches),
             "signature, 4 tokens": median_ms(client.backend.predict, [four_tokens] * len(texts)),
@@ -115,7 +116,7 @@ def main():
     client = EntityClient.from_export(base)
     backend: SavedModelBackend = client.backend
     windows = [text_windows(tokenizer, text, length) for text in texts]
-    batches, four_tokens = request_batches(tokenizer, texts, length)
+    batches, four_tokens = request_batches(windows)
     signature = backend._serve
     frozen = convert_variables_to_constants_v2(signature)
     call_frozen = called_on_tensors(frozen)
