@@ -1,9 +1,9 @@
 """Where one sentence's latency goes, before choosing a remedy (issue: one-sentence latency ≤ 0.8× the Hugging Face
-pipeline's): our client's stages, our exported graph at 4 tokens and at a sentence's length, the same graph with its
-variables frozen into constants and compiled by XLA, and transformers' pipeline split into tokenizer and model, in one run;
-then the same export under TensorFlow's thread settings (`serve`'s and tensorflow_model_server's intra-/inter-op flags)
-and with oneDNN off, each in a fresh process (both are fixed when TensorFlow starts), against the pipeline's latency
-and throughput.
+pipeline's): our client's stages, our exported graph (weights frozen into constants) at 4 tokens and at a sentence's
+length, the same graph with its weights kept as variables and compiled by XLA, and transformers' pipeline split into
+tokenizer and model, in one run; then both exports under TensorFlow's thread settings (`serve`'s and
+tensorflow_model_server's intra-/inter-op flags) and with oneDNN off, each in a fresh process (both are fixed when
+TensorFlow starts), against the pipeline's latency and throughput.
 
 configs/small.yaml sizes (as benchmarks/serving.py), random weights, the first --sentences GSD test sentences one
 per call; each figure is the median over them.
@@ -25,7 +25,6 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2  # noqa: E402
 
 from benchmarks.report import machine, write_section  # noqa: E402
 from benchmarks.serving import huggingface_pipeline, measure, small_tagger_exports, test_texts  # noqa: E402
@@ -63,6 +62,8 @@ THREADINGS = [
     ("oneDNN off, inter 1 (intra auto)", {"TF_ENABLE_ONEDNN_OPTS": "0"}, 0, 1),
     ("oneDNN off, intra 1, inter 1", {"TF_ENABLE_ONEDNN_OPTS": "0"}, 1, 1),
 ]
+# weights column -> small_tagger_exports' export of that kind
+WEIGHTS = {"frozen (export's default)": "ours", "variables (`--keep-variables`)": "variables"}
 BATCH_SIZE = 64
 
 
@@ -111,15 +112,13 @@ def main():
         return child(args)
     bench = small_tagger_exports("latency-bench-")
     texts, labels, tokenizer, length = bench.texts[:args.sentences], bench.labels, bench.tokenizer, bench.length
-    base = bench.paths["ours"]
 
-    client = EntityClient.from_export(base)
-    backend: SavedModelBackend = client.backend
+    client = EntityClient.from_export(bench.paths["ours"])
+    frozen: SavedModelBackend = client.backend
+    variables = SavedModelBackend(bench.paths["variables"])
     windows = [text_windows(tokenizer, text, length) for text in texts]
     batches, four_tokens = request_batches(windows)
-    signature = backend._serve
-    frozen = convert_variables_to_constants_v2(signature)
-    call_frozen = called_on_tensors(frozen)
+    signature = frozen._serve
     call_xla = called_on_tensors(tf.function(lambda **inputs: signature(**inputs), jit_compile=True))
 
     for batch in batches:  # XLA compiles once per shape: every length first, so only steady calls are timed
@@ -130,10 +129,12 @@ def main():
         "client: MeCab + WordPiece, windows (`text_windows`)": median_ms(
             lambda t: text_windows(tokenizer, t, length), texts),
         "client: request tensors (`pad_batch`)": median_ms(pad_batch, windows),
-        "SavedModel signature, the sentence": median_ms(backend.predict, batches),
-        "SavedModel signature, 4 tokens": median_ms(backend.predict, [four_tokens] * len(texts)),
-        "same graph, variables frozen to constants, the sentence": median_ms(call_frozen, batches),
-        "same graph, variables frozen to constants, 4 tokens": median_ms(call_frozen, [four_tokens] * len(texts)),
+        "SavedModel signature, the sentence": median_ms(frozen.predict, batches),
+        "SavedModel signature, 4 tokens": median_ms(frozen.predict, [four_tokens] * len(texts)),
+        "same graph, weights kept as variables (`--keep-variables`), the sentence": median_ms(variables.predict,
+                                                                                              batches),
+        "same graph, weights kept as variables (`--keep-variables`), 4 tokens": median_ms(
+            variables.predict, [four_tokens] * len(texts)),
         "same graph compiled by XLA (`jit_compile`), the sentence": median_ms(call_xla, batches),
         "same graph compiled by XLA (`jit_compile`), 4 tokens": median_ms(call_xla, [four_tokens] * len(texts)),
     }
@@ -150,14 +151,14 @@ def main():
                 lambda e: hf.model(**{k: v[:, :4] for k, v in e.items()}), [encoded[0]] * len(texts)),
         }
         hf_rate, hf_p50, _ = measure(hf, lambda batch: hf(batch, batch_size=BATCH_SIZE), texts, BATCH_SIZE)
-    threadings = {label: in_fresh_process(base, texts, environment, intra, inter)
-                  for label, environment, intra, inter in THREADINGS}
+    threadings = {(label, weights): in_fresh_process(bench.paths[export], texts, environment, intra, inter)
+                  for label, environment, intra, inter in THREADINGS for weights, export in WEIGHTS.items()}
     tokens = statistics.median(b["input_ids"].shape[1] for b in batches)
     thread_rows = "\n".join(
-        f"| {label} | {f['whole call p50 ms']:.2f} | {f['signature, the sentence']:.2f} | "
+        f"| {label} | {weights} | {f['whole call p50 ms']:.2f} | {f['signature, the sentence']:.2f} | "
         f"{f['signature, 4 tokens']:.2f} | {f['sentences/s']:.1f} | {f['whole call p50 ms'] / hf_p50:.2f}× | "
-        f"{f['sentences/s'] / hf_rate:.2f}× |" for label, f in threadings.items())
-    met = [label for label, f in threadings.items()
+        f"{f['sentences/s'] / hf_rate:.2f}× |" for (label, weights), f in threadings.items())
+    met = [f"{label}, {weights}" for (label, weights), f in threadings.items()
            if f["whole call p50 ms"] <= 0.8 * hf_p50 and f["sentences/s"] >= 2 * hf_rate]
     rows = "\n".join([*(f"| ours | {name} | {ms:.2f} |" for name, ms in ours.items()),
                       *(f"| Hugging Face | {name} | {ms:.2f} |" for name, ms in theirs.items())])
@@ -166,20 +167,21 @@ def main():
 Command: `python benchmarks/latency.py --out docs/benchmarks.md`. Machine: {machine()}.
 configs/small.yaml sizes (256 hidden × 12 layers), random weights, {len(labels)} labels; the first {len(texts)} GSD
 r2.8-NE test sentences one per call (median {tokens:.0f} positions with [CLS] and [SEP]); each figure is the median
-over them, in ms. The exported `serving_default` graph has {graph_nodes(signature):,} nodes with its nested functions
-(the frozen one {graph_nodes(frozen):,}). torch {torch.__version__}, {torch.get_num_threads()} threads.
+over them, in ms. `electra-ja export` freezes the weights into the graph: its `serving_default` has
+{graph_nodes(signature):,} nodes with its nested functions, the same with `--keep-variables`
+{graph_nodes(variables._serve):,}. torch {torch.__version__}, {torch.get_num_threads()} threads.
 
 | path | stage | p50 ms |
 |---|---|---:|
 {rows}
 
-The same export in a fresh process per row, as `electra-ja serve --tensorflow-intra-op-parallelism N
+Each export in a fresh process per row, as `electra-ja serve --tensorflow-intra-op-parallelism N
 --tensorflow-inter-op-parallelism M` (tensorflow_model_server's flags of those names) runs it; throughput with
 {BATCH_SIZE} sentences per call over the same sentences. Hugging Face pipeline in this run: p50 {hf_p50:.2f} ms,
 {hf_rate:.1f} sentences/s ({BATCH_SIZE} per call).
 
-| TensorFlow threads | whole call p50 ms | signature, the sentence | signature, 4 tokens | sentences/s | p50 / HF | throughput / HF |
-|---|---:|---:|---:|---:|---:|---:|
+| TensorFlow threads | weights | whole call p50 ms | signature, the sentence | signature, 4 tokens | sentences/s | p50 / HF | throughput / HF |
+|---|---|---:|---:|---:|---:|---:|---:|
 {thread_rows}
 
 Goal: p50 ≤ 0.8× the pipeline's ({0.8 * hf_p50:.2f} ms) with throughput ≥ 2× ({2 * hf_rate:.1f} sentences/s):

@@ -30,7 +30,7 @@ from data_prep.config import load_config  # noqa: E402
 from data_prep.gsd import load_split  # noqa: E402
 from data_prep.vocab import train_vocab  # noqa: E402
 from export.contract import ASSETS_DIR  # noqa: E402
-from export.saved_model import serving_archive  # noqa: E402
+from export.saved_model import write_saved_model  # noqa: E402
 from finetune.model import TokenTagger  # noqa: E402
 from serving.backends import SavedModelBackend  # noqa: E402
 from serving.client import BATCH_TOKENS, EntityClient  # noqa: E402
@@ -50,11 +50,15 @@ class FixedLengthBackend(SavedModelBackend):
         return predictions[:, :words], probabilities[:, :words]
 
 
-def export_both_ways(tagger, labels, tokenizer, max_seq_length, work) -> dict[str, str]:
+# name -> (sequence length, weights frozen): `electra-ja export`'s, the same with --keep-variables, the seed's.
+EXPORTS = {"ours": (None, True), "variables": (None, False), "seed": (SEED_LENGTH, False)}
+
+
+def write_exports(tagger, labels, tokenizer, max_seq_length, work) -> dict[str, str]:
     paths = {}
-    for name, length in (("ours", None), ("seed", SEED_LENGTH)):
+    for name, (length, freeze) in EXPORTS.items():
         version = f"{work}/{name}/1"
-        serving_archive(tagger, labels, length).write_out(version, verbose=False)
+        write_saved_model(tagger, labels, version, length, freeze)
         tokenizer.save(f"{version}/{ASSETS_DIR}")
         storage.write_json(f"{version}/{ASSETS_DIR}/model_config.json", {"max_seq_length": max_seq_length})
         paths[name] = f"{work}/{name}"
@@ -68,7 +72,7 @@ class SmallTaggerExports:
     tokenizer: object
     model: object  # its ModelConfig
     length: int  # the window length
-    paths: dict[str, str]  # export base path by name: "ours", "seed"
+    paths: dict[str, str]  # export base path by EXPORTS' name
     tokenizer_dir: str
 
 
@@ -78,7 +82,7 @@ def test_texts() -> list[str]:
 
 def small_tagger_exports(prefix: str) -> SmallTaggerExports:
     """configs/small.yaml's tagger with random weights (speed does not depend on them) over a vocabulary trained on
-    the shipped text, exported both ways into a new temporary dir."""
+    the shipped text, exported each of EXPORTS' ways into a new temporary dir."""
     config = load_config(str(REPO / "configs" / "small.yaml"))
     texts = test_texts()
     labels = label_names({e.type for split in ("train", "dev", "test") for s in load_split(str(GSD), split)
@@ -91,7 +95,7 @@ def small_tagger_exports(prefix: str) -> SmallTaggerExports:
     tagger.build_variables()
     length = config.ner_data.max_seq_length
     return SmallTaggerExports(texts, labels, tokenizer, model, length,
-                              export_both_ways(tagger, labels, tokenizer, length, work), f"{work}/tokenizer")
+                              write_exports(tagger, labels, tokenizer, length, work), f"{work}/tokenizer")
 
 
 def measure(predict_one, predict_many, texts, batch_size):

@@ -8,14 +8,18 @@ def _add_arguments(parser):
     parser.add_argument("--export-dir", required=True, metavar="BASE_PATH",
                         help="TF Serving base path; the model goes to BASE_PATH/<version>/")
     parser.add_argument("--version", type=int, help="default: one more than the highest version already there")
+    parser.add_argument("--keep-variables", action="store_true",
+                        help="keep the weights as variables instead of freezing them into the graph (slower to serve; "
+                             "for a model whose graph would pass protobuf's 2 GB)")
 
 
 def _run(args):
     from export.saved_model import export_model
 
-    path = export_model(args.model, args.export_dir, args.version)
-    print(f"export: SavedModel at {path} (signatures serving_default and labels; assets: vocab, tokenizer config, "
-          f"labels.json, model_config.json)")
+    path = export_model(args.model, args.export_dir, args.version, freeze=not args.keep_variables)
+    weights = "variables" if args.keep_variables else "frozen into the graph"
+    print(f"export: SavedModel at {path}, weights {weights} (signatures serving_default and labels; assets: vocab, "
+          f"tokenizer config, labels.json, model_config.json)")
 
 
 export_command = Command("export a fine-tuned dir as a TF Serving SavedModel (BASE_PATH/<version>/)", _add_arguments,

@@ -1,5 +1,6 @@
 """The export contract: signatures, shapes and dtypes (as saved_model_cli prints them), assets, label names,
-numerical equality with the fine-tuned tagger at any length, and versions that never overwrite."""
+numerical equality with the fine-tuned tagger at any length, also when tensorflow_model_server's loader runs it, with
+the weights frozen (the default) or kept as variables, and versions that never overwrite."""
 
 import json
 import os
@@ -11,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
 from data_prep.console import registered_commands, run
@@ -20,10 +22,24 @@ from finetune.data import NerData
 from finetune.trainer import load_finetuned
 
 SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+VARIABLE_OPS = {"VarHandleOp", "ReadVariableOp", "VariableV2"}  # RestoreV2 stays: the saver every SavedModel has
 
 
-def test_saved_model_cli_shows_int32_inputs_and_the_seeds_outputs(export_dir):
-    result = subprocess.run([SAVED_MODEL_CLI, "show", "--dir", f"{export_dir}/1", "--tag_set", "serve",
+@pytest.fixture(scope="module")
+def variables_export_dir(tmp_path_factory, finetuned_dir):
+    """`electra-ja export --keep-variables` of finetuned_dir: the base path (version 1 inside)."""
+    base = str(tmp_path_factory.mktemp("export-variables"))
+    export_model(finetuned_dir, base, freeze=False)
+    return base
+
+
+@pytest.fixture(params=["frozen", "variables"])
+def any_export_dir(request):
+    return request.getfixturevalue("export_dir" if request.param == "frozen" else "variables_export_dir")
+
+
+def test_saved_model_cli_shows_int32_inputs_and_the_seeds_outputs(any_export_dir):
+    result = subprocess.run([SAVED_MODEL_CLI, "show", "--dir", f"{any_export_dir}/1", "--tag_set", "serve",
                              "--signature_def", "serving_default"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     tensors = dict((m[0], (m[1], m[2])) for m in re.findall(
@@ -34,8 +50,8 @@ def test_saved_model_cli_shows_int32_inputs_and_the_seeds_outputs(export_dir):
     assert "Method name is: tensorflow/serving/predict" in result.stdout
 
 
-def test_assets_labels_signature_and_warmup_request(export_dir, finetuned_dir):
-    version = f"{export_dir}/1"
+def test_assets_labels_signature_and_warmup_request(any_export_dir, finetuned_dir):
+    version = f"{any_export_dir}/1"
     assert sorted(os.listdir(f"{version}/assets")) == ["labels.json", "model_config.json", "tokenizer_config.json",
                                                       "vocab.txt"]
     labels = json.load(open(f"{finetuned_dir}/labels.json"))["labels"]
@@ -52,17 +68,47 @@ def test_assets_labels_signature_and_warmup_request(export_dir, finetuned_dir):
     assert outputs["chunk_probs"].shape == (rows, length, len(labels))
 
 
-@pytest.mark.parametrize("length", [7, 64])
-def test_export_computes_what_the_finetuned_tagger_computes_at_any_length(export_dir, finetuned_dir, ner_dir,
-                                                                         length):
+def tagger_inputs_and_probabilities(finetuned_dir, ner_dir, length) -> tuple[dict, np.ndarray]:
+    """Test windows cut to `length` positions, and the fine-tuned tagger's label probabilities for them."""
     tagger, _, _ = load_finetuned(finetuned_dir)
     features, _ = next(iter(NerData.load(ner_dir[0]).dataset("test", 8)))
     inputs = {name: value[:, :length] for name, value in features.items() if name != "labeled_positions"}
     inputs["labeled_positions"] = tf.minimum(features["labeled_positions"][:, :length], length - 1)
-    expected = tf.nn.softmax(tagger(inputs), axis=-1).numpy()
-    outputs = tf.saved_model.load(f"{export_dir}/1").signatures["serving_default"](**inputs)
+    return inputs, tf.nn.softmax(tagger(inputs), axis=-1).numpy()
+
+
+@pytest.mark.parametrize("length", [7, 64])
+def test_export_computes_what_the_finetuned_tagger_computes_at_any_length(any_export_dir, finetuned_dir, ner_dir,
+                                                                         length):
+    inputs, expected = tagger_inputs_and_probabilities(finetuned_dir, ner_dir, length)
+    outputs = tf.saved_model.load(f"{any_export_dir}/1").signatures["serving_default"](**inputs)
     np.testing.assert_allclose(outputs["chunk_probs"].numpy(), expected, atol=1e-5)
     np.testing.assert_array_equal(outputs["chunk_predictions"].numpy(), expected.argmax(-1))
+
+
+def test_tensorflow_model_servers_loader_runs_the_export_as_the_tagger(any_export_dir, finetuned_dir, ner_dir):
+    # tensorflow_model_server loads a version as TF1's loader does: the MetaGraph into a Session, variables (if any)
+    # restored, then Session.run on the signature's tensor names. No binary here, so the same loader in Python.
+    inputs, expected = tagger_inputs_and_probabilities(finetuned_dir, ner_dir, 16)
+    graph = tf.Graph()
+    with tf.compat.v1.Session(graph=graph) as session:
+        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], f"{any_export_dir}/1")
+        signature = meta_graph.signature_def["serving_default"]
+        outputs = session.run({name: tensor.name for name, tensor in signature.outputs.items()},
+                              {signature.inputs[name].name: value.numpy() for name, value in inputs.items()})
+    np.testing.assert_allclose(outputs["chunk_probs"], expected, atol=1e-5)
+
+
+def operations(version_dir: str) -> set[str]:
+    """Op types of a SavedModel's graph and of every function it calls."""
+    with open(f"{version_dir}/saved_model.pb", "rb") as f:
+        graph = saved_model_pb2.SavedModel.FromString(f.read()).meta_graphs[0].graph_def
+    return {node.op for node in graph.node} | {node.op for f in graph.library.function for node in f.node_def}
+
+
+def test_frozen_export_reads_no_variables(export_dir, variables_export_dir):
+    assert operations(f"{variables_export_dir}/1") & VARIABLE_OPS
+    assert not operations(f"{export_dir}/1") & VARIABLE_OPS  # the weights are Const ops in saved_model.pb
 
 
 def test_versions_increase_and_are_never_overwritten(finetuned_dir, tmp_path):
