@@ -18,7 +18,7 @@ from data_prep.ner_data import window_token_ids, windows
 from data_prep.tokenizer import CLS, SEP
 from export.contract import CLASSIFIER_OUTPUTS
 from serving.client import EntityClient
-from serving.features import Window, cap_word_pieces, length_batches, pad_batch
+from serving.features import Window, cap_word_pieces, pad_batch
 
 
 class TextClassifierClient(EntityClient):
@@ -28,6 +28,11 @@ class TextClassifierClient(EntityClient):
         return [{"label": self.labels[int(p.argmax())], "score": round(float(p.max()), 4),
                  "scores": {name: round(float(value), 4) for name, value in zip(self.labels, p)}}
                 for p in self.probabilities(texts)]
+
+    def _request(self, windows: list[Window]) -> dict[str, np.ndarray]:
+        inputs = pad_batch(windows)
+        del inputs["labeled_positions"]  # the classifier reads [CLS]
+        return inputs
 
     def predict(self, texts: list[str]) -> list[str]:
         return [answer["label"] for answer in self.answers(texts)]
@@ -42,9 +47,7 @@ class TextClassifierClient(EntityClient):
                 owners.append(index)
                 rows.append(Window([cls_id] + window_token_ids(encoding, window) + [sep_id], [], [], 0))
         window_probabilities = np.zeros([len(rows), len(self.labels)], np.float32)
-        for batch in length_batches(rows, self.batch_size, self.batch_tokens):
-            inputs = pad_batch([rows[i] for i in batch])
-            del inputs["labeled_positions"]  # the classifier reads [CLS]
-            window_probabilities[batch] = self.backend.predict(inputs)[1]
+        for batch, (_, probabilities) in self._answered_requests(rows):
+            window_probabilities[batch] = probabilities
         owners = np.asarray(owners)
         return np.stack([window_probabilities[owners == index].mean(0) for index in range(len(texts))])

@@ -87,6 +87,9 @@ def _add_predict_arguments(parser):
     parser.add_argument("--batch-size", type=int, default=64, help="most windows per request")
     parser.add_argument("--batch-tokens", type=int, help="most padded positions per request (rows × longest "
                                                           "window); default: serving.client.BATCH_TOKENS, tuned on CPU")
+    parser.add_argument("--requests-in-flight", type=int, metavar="N",
+                        help="requests sent at once, which the server's cores (this machine's without --server) run side "
+                             "by side; default: serving.client.REQUESTS_IN_FLIGHT")
     parser.add_argument("texts", nargs="+", metavar="TEXT",
                         help="texts to tag (or classify); '-' reads one text per line from stdin")
     _add_thread_arguments(parser)
@@ -99,20 +102,22 @@ def _run_predict(args):
     from data_prep.errors import InputError
     from export.contract import ASSETS_DIR
     from serving.classifier_client import TextClassifierClient
-    from serving.client import BATCH_TOKENS, EntityClient, is_classifier
+    from serving.client import BATCH_TOKENS, REQUESTS_IN_FLIGHT, EntityClient, is_classifier
     from serving.versions import find_version
 
     _configure_threads(args)
     if args.server and not args.tokenizer:
         raise InputError("--tokenizer is required with --server (point it at BASE_PATH/<version>/assets)")
     batch_tokens = BATCH_TOKENS if args.batch_tokens is None else args.batch_tokens
+    in_flight = REQUESTS_IN_FLIGHT if args.requests_in_flight is None else args.requests_in_flight
     assets = args.tokenizer if args.server else f"{find_version(args.model_base_path)[1]}/{ASSETS_DIR}"
     kind = TextClassifierClient if is_classifier(assets) else EntityClient
     if args.server:
         client = kind.for_server(args.server, args.protocol, args.name, args.tokenizer, args.max_seq_length,
-                                 args.batch_size, batch_tokens)
+                                 args.batch_size, batch_tokens, in_flight)
     else:
-        client = kind.from_export(args.model_base_path, args.batch_size, batch_tokens, args.max_seq_length)
+        client = kind.from_export(args.model_base_path, args.batch_size, batch_tokens, args.max_seq_length,
+                                  in_flight)
     texts = [line.rstrip("\n") for line in sys.stdin] if args.texts == ["-"] else args.texts
     with client:
         for text, answer in zip(texts, client.answers(texts)):

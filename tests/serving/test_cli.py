@@ -36,6 +36,8 @@ from data_prep.console import registered_commands, run
      "--max-seq-length 65: more than the model's 64 positions"),
     (["predict", "--model-base-path", "{export}", "--batch-tokens", "0", "東京"], "--batch-tokens 0: expected a positive"),
     (["predict", "--model-base-path", "{export}", "--batch-size", "-1", "東京"], "--batch-size -1: expected a positive"),
+    (["predict", "--model-base-path", "{export}", "--requests-in-flight", "0", "東京"],
+     "--requests-in-flight 0: expected a positive"),
 ])
 def test_serving_commands_fail_with_one_line(capsys, tmp_path, export_dir, argv, message):
     # A base path whose highest version is an empty directory (an interrupted copy) and a good lower one.

@@ -1,4 +1,8 @@
-"""EntityClient's decoding, against a backend whose answers the test chooses (no model needed)."""
+"""EntityClient's decoding and its requests in flight, against a backend whose answers the test chooses (no model
+needed)."""
+
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -37,3 +41,37 @@ def test_windows_of_one_long_sentence_are_decoded_as_one(tokenizer):
     client = EntityClient(EveryWordBackend(), tokenizer, 8)
     [found] = client.predict([text])
     assert [(e["start"], e["end"]) for e in found] == [(0, len(text))]
+
+
+class SlowParityBackend(Backend):
+    """Labels a word B-GPE when its first WordPiece's id is even, taking 20 ms a request, and counts the requests
+    under way at once."""
+
+    def __init__(self):
+        self.lock, self.under_way, self.most_under_way = threading.Lock(), 0, 0
+
+    def predict(self, inputs):
+        with self.lock:
+            self.under_way += 1
+            self.most_under_way = max(self.most_under_way, self.under_way)
+        time.sleep(0.02)  # long enough for the other requests in flight to start
+        with self.lock:
+            self.under_way -= 1
+        ids = np.take_along_axis(inputs["input_ids"], inputs["labeled_positions"], axis=1)
+        label_ids = np.where(ids % 2 == 0, LABELS.index("B-GPE"), LABELS.index("O"))
+        return label_ids.astype(np.int64), np.eye(len(LABELS), dtype=np.float32)[label_ids]
+
+    def label_names(self):
+        return LABELS
+
+
+@pytest.mark.parametrize("in_flight", [1, 3])
+def test_requests_in_flight_change_the_pace_not_the_answers(tokenizer, in_flight):
+    texts = [f"{place}の人口は{n}万人だ。" for n, place in enumerate(["東京", "大阪", "名古屋", "札幌", "福岡", "神戸"] * 3)]
+    one_at_a_time = EntityClient(SlowParityBackend(), tokenizer, 64, batch_size=2, requests_in_flight=1)
+    backend = SlowParityBackend()
+    client = EntityClient(backend, tokenizer, 64, batch_size=2, requests_in_flight=in_flight)
+    expected = one_at_a_time.predict(texts)
+    assert sum(len(found) for found in expected) > 10
+    assert client.predict(texts) == expected  # each answer back with its own windows, whatever order requests end in
+    assert backend.most_under_way == in_flight
