@@ -2,11 +2,10 @@
 
 Any sequence length works (the seed exported a fixed 512, so every request paid for 512 positions). The weights
 are frozen into the graph as constants, so a call reads no variables (a ReadVariableOp per weight otherwise): in
-docs/benchmarks.md's "latency" run that made one sentence 2-24% faster, depending on TensorFlow's thread settings
-(most with oneDNN off and one thread per op: 12.9 against 17.0 ms), and batches no slower. The graph has only stock
-ops (Const where ReadVariableOp was; tests load it with tensorflow_model_server's loader), and protobuf caps
-saved_model.pb at 2 GB, which ELECTRA-Large's 1.3 GB of float32 weights fits; `freeze=False` (`--keep-variables`)
-keeps variables/ for anything larger.
+docs/benchmarks.md's "latency" run that made one sentence 5-10% faster and batches 3-21% faster, in each of
+TensorFlow's thread settings measured. The graph has only stock ops (Const where ReadVariableOp was; tests load it
+with tensorflow_model_server's loader), and protobuf caps saved_model.pb at 2 GB, which ELECTRA-Large's 1.3 GB of
+float32 weights fits; `freeze=False` (`--keep-variables`) keeps variables/ for anything larger.
 
 The version is written under a hidden temporary name and renamed into place, because tensorflow_model_server polls
 the base path and would try to load a half-written version. assets.extra/ holds one warm-up request, which
