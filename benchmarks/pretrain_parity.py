@@ -165,11 +165,12 @@ def reference_optimizer(model: ElectraPretrainer, discriminator, generator, conf
 def train_both(run, batches: list[dict], config: Config) -> tuple[list[float], list[float]]:
     """Per-step objectives of our training step and the reference's from the same weights on the same batches."""
     import torch
+    from tqdm import tqdm
 
     discriminator, generator = reference_pair(run.model)
     optimizer, schedule, parameters = reference_optimizer(run.model, discriminator, generator, config)
     ours, theirs = [], []
-    for batch in batches:
+    for batch in tqdm(batches, desc="both implementations", unit="step", mininterval=10):
         fake_ids = run.model(batch, training=True)["fake_ids"].numpy()  # the samples this step will draw
         losses = reference_losses(discriminator, generator, batch, masking(run.model, batch), fake_ids,
                                   config.pretrain.disc_weight)
