@@ -9,9 +9,11 @@ processes on a larger copy of the corpus (wall clock, process start-up included)
 """
 
 import argparse
+import atexit
 import os
 import pathlib
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -64,6 +66,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds; each path's fastest counts")
     args = parser.parse_args()
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench_data_prep_"))
+    atexit.register(shutil.rmtree, work, ignore_errors=True)
 
     write_corpus(documents_from_source([str(p) for p in SOURCES]), str(work / "corpus"),
                  CorpusConfig(num_shards=2, max_document_sentences=200))
