@@ -90,7 +90,7 @@ def small_tagger_exports(prefix: str) -> SmallTaggerExports:
     labels = label_names({e.type for split in ("train", "dev", "test") for s in load_split(str(GSD), split)
                           for e in s.entities})
     work = tempfile.mkdtemp(prefix=prefix)
-    atexit.register(shutil.rmtree, work, ignore_errors=True)  # ~100 MB of exports, not to pile up in /tmp
+    atexit.register(shutil.rmtree, work, ignore_errors=True)  # ~100 MB of exports that would pile up in /tmp
     tokenizer = train_vocab([str(REPO / "data" / "corpus" / "wagahaiwa_nekodearu.txt"), str(GSD / "text" / "train.txt")],
                             config.vocab, f"{work}/tokenizer")
     model = config.model.__class__(**{**config.model.__dict__, "vocab_size": tokenizer.vocab_size})

@@ -88,8 +88,8 @@ def _add_predict_arguments(parser):
     parser.add_argument("--batch-tokens", type=int, help="most padded positions per request (rows × longest "
                                                           "window); default: serving.client.BATCH_TOKENS, tuned on CPU")
     parser.add_argument("--requests-in-flight", type=int, metavar="N",
-                        help="requests sent at once, which the server's cores (this machine's without --server) run side "
-                             "by side; default: serving.client.REQUESTS_IN_FLIGHT")
+                        help="requests sent at once, which the server's cores (this machine's without --server) run "
+                             "side by side; default: serving.client.REQUESTS_IN_FLIGHT")
     parser.add_argument("texts", nargs="+", metavar="TEXT",
                         help="texts to tag (or classify); '-' reads one text per line from stdin")
     _add_thread_arguments(parser)

@@ -33,8 +33,8 @@ PROTOCOLS = ("grpc", "rest", "rest-columnar")
 # Accelerators want larger batches: --batch-tokens.
 BATCH_TOKENS = 1024
 # Requests sent at once. One request keeps one core busy when TensorFlow runs each op on one thread (the fastest
-# setting for one sentence); a second in flight doubled windows/s on 2 cores (a probe, oneDNN off: 140 -> 294 with intra-op 1,
-# inter-op 2; 121 -> 185 at TensorFlow's defaults). A server with more cores wants more: --requests-in-flight.
+# setting for one sentence); a second in flight doubled windows/s on 2 cores (a probe, oneDNN off: 140 -> 294 with
+# intra-op 1, inter-op 2; 121 -> 185 at TensorFlow's defaults). A server with more cores wants more.
 REQUESTS_IN_FLIGHT = 2
 # A window holds [CLS], at least one WordPiece and [SEP].
 MIN_SEQ_LENGTH = 3

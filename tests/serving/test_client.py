@@ -67,7 +67,8 @@ class SlowParityBackend(Backend):
 
 @pytest.mark.parametrize("in_flight", [1, 3])
 def test_requests_in_flight_change_the_pace_not_the_answers(tokenizer, in_flight):
-    texts = [f"{place}の人口は{n}万人だ。" for n, place in enumerate(["東京", "大阪", "名古屋", "札幌", "福岡", "神戸"] * 3)]
+    places = ["東京", "大阪", "名古屋", "札幌", "福岡", "神戸"] * 3
+    texts = [f"{place}の人口は{n}万人だ。" for n, place in enumerate(places)]
     one_at_a_time = EntityClient(SlowParityBackend(), tokenizer, 64, batch_size=2, requests_in_flight=1)
     backend = SlowParityBackend()
     client = EntityClient(backend, tokenizer, 64, batch_size=2, requests_in_flight=in_flight)
