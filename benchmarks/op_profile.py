@@ -24,7 +24,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from benchmarks.latency import request_batches  # noqa: E402
+from benchmarks.latency import median_ms, request_batches  # noqa: E402
 from benchmarks.report import machine, write_section  # noqa: E402
 from benchmarks.serving import small_tagger_exports  # noqa: E402
 from export.contract import SERVING_SIGNATURE  # noqa: E402
@@ -64,16 +64,6 @@ class SessionSignature:
         return micros, counts
 
 
-def median_call_ms(call, batches) -> float:
-    call(batches[0])
-    times = []
-    for batch in batches:
-        started = time.perf_counter()
-        call(batch)
-        times.append(1000 * (time.perf_counter() - started))
-    return statistics.median(times)
-
-
 def op_table(signature: SessionSignature, shapes: dict[str, dict]) -> str:
     """Top op types by time at each request shape, the rest, their sum, and the Session's untraced p50 per call."""
     profiles = [signature.op_times(batch) for batch in shapes.values()]
@@ -86,7 +76,7 @@ def op_table(signature: SessionSignature, shapes: dict[str, dict]) -> str:
         return " | ".join(f"{sum(counts[op] for op in ops):.0f} | {sum(micros[op] for op in ops) / 1000:.2f} | "
                           f"{sum(micros[op] for op in ops) / sum(micros.values()):.0%}" for micros, counts in profiles)
 
-    walls = " | ".join(f" | {median_call_ms(signature, [batch] * 50):.2f} | " for batch in shapes.values())
+    walls = " | ".join(f" | {median_ms(signature, [batch] * 50):.2f} | " for batch in shapes.values())
     header = " | ".join(f"{name}: ops | ms | share" for name in shapes)
     return "\n".join([f"| op | {header} |", "|---|" + "---:|---:|---:|" * len(shapes),
                       *(f"| {label} | {cells(ops)} |" for label, ops in groups),
