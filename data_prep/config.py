@@ -134,6 +134,8 @@ class PretrainConfig:
     batch_size: int = 128
     num_train_steps: int = 1_000_000
     learning_rate: float = 5e-4
+    # The generator's encoder and MLM head learn at this multiple of learning_rate (the shared embeddings do not).
+    generator_learning_rate_scale: float = 1.0
     warmup_steps: int = 10_000
     weight_decay: float = 0.01
     adam_epsilon: float = 1e-6
@@ -157,7 +159,7 @@ class PretrainConfig:
     def __post_init__(self):
         _at_least(self, 1, "batch_size", "num_train_steps", "max_predictions_per_seq", "save_checkpoints_steps",
                   "keep_checkpoint_max", "steps_per_execution", "log_every_steps")
-        _at_least(self, 0, "warmup_steps", "keep_encoder_every_steps")
+        _at_least(self, 0, "warmup_steps", "keep_encoder_every_steps", "generator_learning_rate_scale")
         _one_of(self, JIT_COMPILE_CHOICES, "jit_compile")
         _one_of(self, PRECISION_CHOICES, "mixed_precision")
 

@@ -12,6 +12,7 @@ Example:
 """
 
 import re
+from typing import Callable
 
 import keras
 import tensorflow as tf
@@ -42,11 +43,13 @@ class DenseAdamW(keras.optimizers.AdamW):
     """AdamW with sparse gradients summed per row before the moments are updated, and `global_clipnorm` applied
     to the gradient summed over replicas."""
 
-    def __init__(self, *args, global_clipnorm: float | None = None, **kwargs):
+    def __init__(self, *args, global_clipnorm: float | None = None,
+                 rate_multiplier: Callable[[str], float] | None = None, **kwargs):
         # Keras clips before it sums the replicas' gradients, so each replica's part by that part's own norm: under
         # MirroredStrategy the steps were not the single-device ones. Clipping the sum here is what clipping means.
         super().__init__(*args, **kwargs)
         self.summed_clipnorm = global_clipnorm
+        self.rate_multiplier = rate_multiplier
 
     def _all_reduce_sum_gradients(self, grads_and_vars):
         grads_and_vars = super()._all_reduce_sum_gradients(grads_and_vars)
@@ -63,6 +66,7 @@ class DenseAdamW(keras.optimizers.AdamW):
     def build(self, variables):
         # Keras' var_names would match the last path component only ("gamma", "beta"), missing LayerNorm.
         self.exclude_from_weight_decay(var_list=[v for v in variables if NO_WEIGHT_DECAY.search(v.path)])
+        self._rate_multipliers = [self.rate_multiplier(v.path) if self.rate_multiplier else 1.0 for v in variables]
         super().build(variables)
 
     def update_step(self, gradient, variable, learning_rate):
@@ -74,6 +78,7 @@ class DenseAdamW(keras.optimizers.AdamW):
         gradient = tf.cast(gradient, variable.dtype)
         step = tf.cast(self.iterations + 1, variable.dtype)
         index = self._get_variable_index(variable)
+        learning_rate = learning_rate * self._rate_multipliers[index]
         m, v = self._momentums[index], self._velocities[index]
         self.assign_add(m, (gradient - m) * (1 - self.beta_1))
         self.assign_add(v, (tf.square(gradient) - v) * (1 - self.beta_2))
@@ -82,8 +87,14 @@ class DenseAdamW(keras.optimizers.AdamW):
         self.assign_sub(variable, tf.cast(learning_rate, variable.dtype) * m_hat / (tf.sqrt(v_hat) + self.epsilon))
 
 
+# The generator's own weights: its encoder and MLM head. The embeddings it shares with the discriminator are not.
+GENERATOR_VARIABLES = re.compile(r"(^|/)generator(_predictions)?/")
+
+
 def make_optimizer(config: PretrainConfig) -> keras.optimizers.Optimizer:
+    generator_scale = config.generator_learning_rate_scale
     return DenseAdamW(learning_rate=WarmupLinearDecay(config.learning_rate, config.warmup_steps,
                                                       config.num_train_steps),
                       weight_decay=config.weight_decay, beta_1=0.9, beta_2=0.999, epsilon=config.adam_epsilon,
-                      global_clipnorm=config.clip_norm)
+                      global_clipnorm=config.clip_norm,
+                      rate_multiplier=lambda path: generator_scale if GENERATOR_VARIABLES.search(path) else 1.0)

@@ -151,3 +151,25 @@ def test_the_seed_fixes_initial_weights_and_steps(debug_config):
     assert metrics[0][0]["loss"] != metrics[0][1]["loss"]  # the first step moved the weights
     for a, b in zip(*(run.model.get_weights() for run in runs)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_generator_learns_at_its_own_rate(debug_config):
+    """Adam's first step moves each weight by the learning rate times the sign of its gradient, so with the generator's
+    rate 3x its encoder and MLM head move 3x as far, while the shared embeddings and the discriminator do not."""
+    moves = {}
+    for scale in (1.0, 3.0):
+        config = replica_comparable(debug_config)
+        config = dataclasses.replace(config, pretrain=dataclasses.replace(
+            config.pretrain, weight_decay=0.0, generator_learning_rate_scale=scale))
+        run = Pretraining(config, SPECIAL, tf.distribute.get_strategy())
+        batch = random_batch(rows=4, length=32)
+        run.model(batch)
+        before = run.model.get_weights()
+        run.step(batch)
+        moves[scale] = [np.abs(a - b).max() for a, b in zip(run.model.get_weights(), before)]
+    # Paths as the model names them (a second model in one process gets a suffixed name).
+    paths = [v.path.split("/", 1)[1] for v in run.model.weights]
+    generator = [path.startswith(("generator/", "generator_predictions/")) for path in paths]
+    assert any(generator) and "embeddings/word_embeddings/embeddings" in paths
+    for path, in_generator, once, thrice in zip(paths, generator, moves[1.0], moves[3.0]):
+        np.testing.assert_allclose(thrice, 3.0 * once if in_generator else once, rtol=1e-3, err_msg=path)
