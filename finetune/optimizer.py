@@ -12,9 +12,9 @@ from pretrain.optimizer import DenseAdamW
 
 class LayerwiseAdamW(DenseAdamW):
     def __init__(self, depths: dict[str, int], decay: float, **kwargs):
+        super().__init__(rate_multiplier=self._multiplier, **kwargs)
         deepest = max(depths.values())
         self.multipliers = {path: decay ** (deepest - depth) for path, depth in depths.items()}
-        super().__init__(rate_multiplier=self._multiplier, **kwargs)
 
     def _multiplier(self, path: str) -> float:
         if path not in self.multipliers:
