@@ -180,6 +180,9 @@ class FinetuneConfig:
     # "Revisiting Few-sample BERT Fine-tuning"): for pretrained top layers whose token states have collapsed
     # (benchmarks/encoder_collapse.py).
     reinit_top_layers: int = 0
+    # A labelled-data budget: learn from this many training windows (one random subset, the same for every trial and
+    # initialisation), not all; 0 = all. Pretraining should pay most where labels are few.
+    max_train_examples: int = 0
     # As PretrainConfig's: "auto" = XLA and bfloat16 on TPUs/GPUs, neither on CPUs.
     jit_compile: str = "auto"
     mixed_precision: str = "auto"
@@ -187,7 +190,7 @@ class FinetuneConfig:
 
     def __post_init__(self):
         _at_least(self, 1, "batch_size", "num_epochs")
-        _at_least(self, 0, "reinit_top_layers")
+        _at_least(self, 0, "reinit_top_layers", "max_train_examples")
         _one_of(self, JIT_COMPILE_CHOICES, "jit_compile")
         _one_of(self, PRECISION_CHOICES, "mixed_precision")
 

@@ -70,7 +70,7 @@ class NerData:
                              f"{model_where} has only {model.max_position_embeddings} positions")
 
     def dataset(self, split: str, batch_size: int, training: bool = False, seed: int = 0,
-                fixed_length: bool = False) -> tf.data.Dataset:
+                fixed_length: bool = False, max_examples: int = 0) -> tf.data.Dataset:
         """(features, labels) batches; labels are -1 past each window's words (see `batches`)."""
         length = self.max_seq_length
         spec = {name: tf.io.FixedLenFeature([length], tf.int64) for name in FEATURES}
@@ -83,7 +83,8 @@ class NerData:
                 example, labels = {k: v[:used] for k, v in example.items()}, labels[:used]
             return {name: example[name] for name in INPUTS}, labels
 
-        return batches(self, split, parse, batch_size, training, seed, fixed_length, label_padding=-1)
+        return batches(self, split, parse, batch_size, training, seed, fixed_length, label_padding=-1,
+                       max_examples=max_examples)
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ class ClsData(NerData):
         return read_texts(self.split_file(split, "jsonl"))
 
     def dataset(self, split: str, batch_size: int, training: bool = False, seed: int = 0,
-                fixed_length: bool = False) -> tf.data.Dataset:
+                fixed_length: bool = False, max_examples: int = 0) -> tf.data.Dataset:
         """(features, label) batches, a label per window (see `batches`)."""
         length = self.max_seq_length
         spec = {name: tf.io.FixedLenFeature([length], tf.int64) for name in CLS_FEATURES}
@@ -108,23 +109,25 @@ class ClsData(NerData):
             used = length if fixed_length else tf.reduce_sum(example["input_mask"])
             return {name: example[name][:used] for name in CLS_FEATURES}, example["label_ids"][0]
 
-        return batches(self, split, parse, batch_size, training, seed, fixed_length, label_padding=None)
+        return batches(self, split, parse, batch_size, training, seed, fixed_length, label_padding=None,
+                       max_examples=max_examples)
 
 
 def batches(data: NerData, split: str, parse, batch_size: int, training: bool, seed: int, fixed_length: bool,
-            label_padding: int | None) -> tf.data.Dataset:
+            label_padding: int | None, max_examples: int = 0) -> tf.data.Dataset:
     """Batches of a split's TFRecord parsed by `parse` into (features, labels): `label_padding` pads labels that
     run along the sequence; None means one label per example.
 
-    Training batches are shuffled, repeat without end and are all full; evaluation batches keep every example in file
-    order. Each batch is as long as its longest window rounded up to a multiple of BUCKET_WIDTH (a few shapes, so a
+    Training batches are shuffled, repeat without end and are all full; with `max_examples` they are drawn from that
+    many of the split's examples (`subset`). Evaluation batches keep every example in file order. Each batch is as long as its longest window rounded up to a multiple of BUCKET_WIDTH (a few shapes, so a
     step computes little padding and XLA compiles a few programs), and training draws each batch from windows of
     similar length. `fixed_length` pads every batch to max_seq_length: the one shape TPUs want.
     """
     length = data.max_seq_length
     dataset = tf.data.TFRecordDataset(data.split_file(split, "tfrecord"))
     if training:
-        dataset = dataset.shuffle(data.examples(split), seed=seed, reshuffle_each_iteration=True).repeat()
+        dataset, count = subset(dataset, data.examples(split), max_examples)
+        dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True).repeat()
     dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     names = next(iter(dataset.element_spec[0]))  # any feature: all are as long as the window
     padding = ({name: 0 for name in dataset.element_spec[0]}, label_padding if label_padding is not None else 0)
@@ -139,6 +142,19 @@ def batches(data: NerData, split: str, parse, batch_size: int, training: bool, s
         result = dataset.padded_batch(batch_size, padding_values=padding).map(
             lambda features, labels: _pad_to_bucket_width(features, labels, label_padding))
     return result.prefetch(tf.data.AUTOTUNE)
+
+
+# The subset `max_examples` keeps is drawn with this seed, not the trial's: every trial and every initialisation
+# trained at one labelled-data budget sees the same examples, so their scores differ by what they start from.
+SUBSET_SEED = 20261204
+
+
+def subset(dataset: tf.data.Dataset, count: int, max_examples: int) -> tuple[tf.data.Dataset, int]:
+    """`max_examples` of a split's `count` examples drawn at random (the same ones on every pass), and how many
+    that is; all of them when `max_examples` is 0 or at least `count`."""
+    if not 0 < max_examples < count:
+        return dataset, count
+    return dataset.shuffle(count, seed=SUBSET_SEED, reshuffle_each_iteration=False).take(max_examples), max_examples
 
 
 # Windows are padded to a multiple of this many positions: few shapes, little padding.

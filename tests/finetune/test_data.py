@@ -1,10 +1,13 @@
 """Fine-tuning batches: padded to their own longest window (rounded to a multiple of BUCKET_WIDTH), training drawn
 from buckets of similar length, evaluation in file order with the answers of fixed-length batches."""
 
+import dataclasses
+
 import numpy as np
 
 from finetune.data import BUCKET_WIDTH, NerData
 from finetune.model import TokenTagger
+from finetune.trainer import steps_per_epoch
 
 
 def test_training_batches_are_full_bucketed_and_padded_little(ner_dir):
@@ -37,3 +40,21 @@ def test_evaluation_batches_keep_file_order_and_answer_as_fixed_length_ones(ner_
         np.testing.assert_array_equal(short_labels, full_labels[:, :width])
         real = short_labels.numpy() >= 0
         np.testing.assert_allclose(tagger(short).numpy()[real], tagger(full).numpy()[:, :width][real], atol=1e-5)
+
+
+def test_a_labelled_data_budget_trains_on_one_subset_whatever_the_seed(ner_dir, debug_config):
+    data = NerData.load(ner_dir[0])
+    budget = dataclasses.replace(debug_config, finetune=dataclasses.replace(debug_config.finetune, batch_size=8,
+                                                                            max_train_examples=40))
+    assert steps_per_epoch(budget, data) == 5
+
+    def windows_seen(seed: int, budget: int, batches: int) -> list[bytes]:
+        seen = []
+        for features, _ in data.dataset("train", 8, training=True, seed=seed, max_examples=budget).take(batches):
+            seen += [row.tobytes() for row in features["input_ids"].numpy()]
+        return seen
+
+    # three passes over 40 windows; buckets hold windows back until they fill, so most of the 40 appear, maybe not all
+    first, second = windows_seen(1, 40, 15), windows_seen(2, 40, 15)
+    assert 32 <= len(set(first)) <= 40 and set(first) == set(second) and first != second
+    assert len(set(windows_seen(1, 0, 15))) > 40  # no budget: every window can be drawn
