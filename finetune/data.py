@@ -121,7 +121,8 @@ def batches(data: NerData, split: str, parse, batch_size: int, training: bool, s
     Training batches are shuffled, repeat without end and are all full; with `max_examples` they are drawn from that
     many of the split's examples (`subset`). Evaluation batches keep every example in file order. Each batch is as
     long as its longest window rounded up to a multiple of BUCKET_WIDTH (a few shapes, so a step computes little
-    padding and XLA compiles a few programs), and training draws each batch from windows of similar length. `fixed_length` pads every batch to max_seq_length: the one shape TPUs want.
+    padding and XLA compiles a few programs), and training draws each batch from windows of similar length.
+    `fixed_length` pads every batch to max_seq_length: the one shape TPUs want.
     """
     length = data.max_seq_length
     dataset = tf.data.TFRecordDataset(data.split_file(split, "tfrecord"))
