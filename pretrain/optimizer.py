@@ -69,6 +69,10 @@ class DenseAdamW(keras.optimizers.AdamW):
         self._rate_multipliers = [self.rate_multiplier(v.path) if self.rate_multiplier else 1.0 for v in variables]
         super().build(variables)
 
+    def _apply_weight_decay(self, variables):
+        """Nothing: update_step decays each variable at its own rate, as google-research/electra's optimizer and
+        torch's per-group AdamW do; Keras decays every variable at the base rate."""
+
     def update_step(self, gradient, variable, learning_rate):
         """Adam as Kingma & Ba's Algorithm 1 and torch.optim.AdamW compute it, epsilon added to the bias-corrected
         sqrt(v). Keras adds it before the correction: an epsilon 30x larger at step 1, 3x at step 10, enough to take
@@ -79,6 +83,8 @@ class DenseAdamW(keras.optimizers.AdamW):
         step = tf.cast(self.iterations + 1, variable.dtype)
         index = self._get_variable_index(variable)
         learning_rate = learning_rate * self._rate_multipliers[index]
+        if self._use_weight_decay(variable):
+            self.assign_sub(variable, variable * tf.cast(self.weight_decay * learning_rate, variable.dtype))
         m, v = self._momentums[index], self._velocities[index]
         self.assign_add(m, (gradient - m) * (1 - self.beta_1))
         self.assign_add(v, (tf.square(gradient) - v) * (1 - self.beta_2))

@@ -141,6 +141,19 @@ def test_weight_decay_spares_layer_norms_and_biases_only(debug_config):
     assert spared == expected
 
 
+def test_weight_decay_follows_each_variables_rate():
+    """Decay is part of a variable's update, so a variable at 3x the rate decays 3x as much (as in
+    google-research/electra's layer-wise decay and torch's per-group AdamW); zero gradients leave only the decay."""
+    from pretrain.optimizer import DenseAdamW
+
+    fast, slow = keras.Variable(np.ones([2], np.float32), name="fast"), keras.Variable(np.ones([2], np.float32))
+    optimizer = DenseAdamW(learning_rate=0.01, weight_decay=0.1,
+                           rate_multiplier=lambda path: 3.0 if "fast" in path else 1.0)
+    optimizer.apply_gradients([(tf.zeros([2]), fast), (tf.zeros([2]), slow)])
+    np.testing.assert_allclose(fast.numpy(), 1 - 0.1 * 0.01 * 3, rtol=1e-6)
+    np.testing.assert_allclose(slow.numpy(), 1 - 0.1 * 0.01, rtol=1e-6)
+
+
 def test_the_seed_fixes_initial_weights_and_steps(debug_config):
     batch = random_batch(rows=4, length=32)
     runs, metrics = [], []
