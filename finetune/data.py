@@ -46,8 +46,10 @@ class NerData:
     def max_seq_length(self) -> int:
         return self.description["max_seq_length"]
 
-    def examples(self, split: str) -> int:
-        return self.description["splits"][split]["examples"]
+    def examples(self, split: str, max_examples: int = 0) -> int:
+        """How many examples a split has, or how many of them a budget of `max_examples` (0 = all) keeps."""
+        count = self.description["splits"][split]["examples"]
+        return min(count, max_examples) if max_examples else count
 
     def split_file(self, split: str, extension: str) -> str:
         return storage.join(self.directory, f"{split}.{extension}")
@@ -119,7 +121,7 @@ def batches(data: NerData, split: str, parse, batch_size: int, training: bool, s
     run along the sequence; None means one label per example.
 
     Training batches are shuffled, repeat without end and are all full; with `max_examples` they are drawn from that
-    many of the split's examples (`subset`). Evaluation batches keep every example in file order. Each batch is as
+    many of the split's examples, drawn at random. Evaluation batches keep every example in file order. Each batch is as
     long as its longest window rounded up to a multiple of BUCKET_WIDTH (a few shapes, so a step computes little
     padding and XLA compiles a few programs), and training draws each batch from windows of similar length.
     `fixed_length` pads every batch to max_seq_length: the one shape TPUs want.
@@ -127,7 +129,10 @@ def batches(data: NerData, split: str, parse, batch_size: int, training: bool, s
     length = data.max_seq_length
     dataset = tf.data.TFRecordDataset(data.split_file(split, "tfrecord"))
     if training:
-        dataset, count = subset(dataset, data.examples(split), max_examples)
+        count = data.examples(split, max_examples)
+        if count < data.examples(split):  # the same subset on every pass: reshuffling happens below
+            dataset = dataset.shuffle(data.examples(split), seed=SUBSET_SEED, reshuffle_each_iteration=False)
+            dataset = dataset.take(count)
         dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True).repeat()
     dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     names = next(iter(dataset.element_spec[0]))  # any feature: all are as long as the window
@@ -148,14 +153,6 @@ def batches(data: NerData, split: str, parse, batch_size: int, training: bool, s
 # The subset `max_examples` keeps is drawn with this seed, not the trial's: every trial and every initialisation
 # trained at one labelled-data budget sees the same examples, so their scores differ by what they start from.
 SUBSET_SEED = 20261204
-
-
-def subset(dataset: tf.data.Dataset, count: int, max_examples: int) -> tuple[tf.data.Dataset, int]:
-    """`max_examples` of a split's `count` examples drawn at random (the same ones on every pass), and how many
-    that is; all of them when `max_examples` is 0 or at least `count`."""
-    if not 0 < max_examples < count:
-        return dataset, count
-    return dataset.shuffle(count, seed=SUBSET_SEED, reshuffle_each_iteration=False).take(max_examples), max_examples
 
 
 # Windows are padded to a multiple of this many positions: few shapes, little padding.

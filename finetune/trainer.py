@@ -193,19 +193,12 @@ class BestOnDev(keras.callbacks.Callback):
 
 
 def steps_per_epoch(config: Config, data: NerData) -> int:
-    examples = training_examples(config, data)
+    examples = data.examples("train", config.finetune.max_train_examples)
     steps = examples // config.finetune.batch_size
     if steps == 0:
         raise InputError(f"--data: {examples} training examples, fewer than one batch of "
                          f"{config.finetune.batch_size}")
     return steps
-
-
-def training_examples(config: Config, data: NerData) -> int:
-    """How many of the training split's examples fine-tuning learns from: finetune.max_train_examples of them (a
-    labelled-data budget), or all."""
-    limit = config.finetune.max_train_examples
-    return min(limit, data.examples("train")) if limit else data.examples("train")
 
 
 def compiled_tagger(config: Config, data: NerData, init: Initialization, strategy: tf.distribute.Strategy,
@@ -241,8 +234,7 @@ def train_trial(config: Config, data: NerData, init: Initialization, strategy: t
     best = BestOnDev(data, log_dir, settings.batch_size, fixed_length)
     train = data.dataset("train", settings.batch_size, training=True, seed=seed, fixed_length=fixed_length,
                          max_examples=settings.max_train_examples)
-    tagger.fit(train,
-               epochs=settings.num_epochs, steps_per_epoch=steps, shuffle=False,
+    tagger.fit(train, epochs=settings.num_epochs, steps_per_epoch=steps, shuffle=False,
                callbacks=[keras.callbacks.TensorBoard(log_dir, update_freq=50), best], verbose=1)
     tagger.set_weights(best.weights)
     test = task_of(data).evaluate(tagger, data, "test", settings.batch_size, fixed_length)
@@ -266,7 +258,8 @@ def finetune(config: Config, data_dir: str, init: str, out_dir: str, trials: int
     for trial in range(trials):
         seed = config.finetune.seed + trial
         print(f"\nfinetune: trial {trial + 1}/{trials} (seed {seed}, init {initialization.kind}, "
-              f"{training_examples(config, data)} of {data.examples('train')} training examples)", flush=True)
+              f"{data.examples('train', config.finetune.max_train_examples)} of {data.examples('train')} training "
+              "examples)", flush=True)
         tagger, run = train_trial(config, data, initialization, strategy, seed,
                                   storage.join(out_dir, "tensorboard", f"trial-{trial + 1}"))
         print(task.format_scores("dev", run["dev"]) + "\n" + task.format_scores("test", run["test"]), flush=True)
