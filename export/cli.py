@@ -1,6 +1,7 @@
 """export's subcommand: `electra-ja export`."""
 
 from data_prep.console import Command
+from data_prep.errors import InputError
 
 
 def _add_arguments(parser):
@@ -11,13 +12,20 @@ def _add_arguments(parser):
     parser.add_argument("--keep-variables", action="store_true",
                         help="keep the weights as variables instead of freezing them into the graph (slower to serve; "
                              "for a model whose graph would pass protobuf's 2 GB)")
+    parser.add_argument("--product-blocks", type=int, metavar="N",
+                        help="frozen weights only: compute each transformer layer's weight products as N column "
+                             "blocks that inter-op threads run side by side (default 2; 1 keeps them whole)")
 
 
 def _run(args):
     from export.saved_model import export_model
 
-    path = export_model(args.model, args.export_dir, args.version, freeze=not args.keep_variables)
-    weights = "variables" if args.keep_variables else "frozen into the graph"
+    if args.keep_variables and args.product_blocks is not None:
+        raise InputError("--product-blocks: splits frozen weights; with --keep-variables there are none to split")
+    blocks = 2 if args.product_blocks is None else args.product_blocks
+    path = export_model(args.model, args.export_dir, args.version, freeze=not args.keep_variables,
+                        product_blocks=blocks)
+    weights = "variables" if args.keep_variables else f"frozen into the graph, large products in {blocks} blocks"
     print(f"export: SavedModel at {path}, weights {weights} (signatures serving_default and labels; assets: vocab, "
           f"tokenizer config, labels.json, model_config.json)")
 

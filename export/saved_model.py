@@ -5,7 +5,9 @@ are frozen into the graph as constants, so a call reads no variables (a ReadVari
 docs/benchmarks.md's "latency" run that made one sentence 5-10% faster and batches 3-21% faster, in each of
 TensorFlow's thread settings measured. The graph has only stock ops (Const where ReadVariableOp was; tests load it
 with tensorflow_model_server's loader), and protobuf caps saved_model.pb at 2 GB, which ELECTRA-Large's 1.3 GB of
-float32 weights fits; `freeze=False` (`--keep-variables`) keeps variables/ for anything larger.
+float32 weights fits; `freeze=False` (`--keep-variables`) keeps variables/ for anything larger. Frozen, each
+transformer layer's weight products are split into column blocks (export/split_products.py) that TensorFlow's
+inter-op threads run side by side, which is what lets one sentence use both cores of a small server.
 
 The version is written under a hidden temporary name and renamed into place, because tensorflow_model_server polls
 the base path and would try to load a half-written version. assets.extra/ holds one warm-up request, which
@@ -27,10 +29,15 @@ from data_prep import storage
 from data_prep.errors import InputError
 from export.contract import (ASSETS_DIR, CLASSIFIER_OUTPUTS, LABEL_IDS, LABEL_NAMES, LABELS_SIGNATURE,
                              SERVING_SIGNATURE, TAGGER_OUTPUTS, version_names)
+from export.split_products import graph_function, split_products
 from finetune.model import EncoderWithHead, SequenceClassifier
 from finetune.trainer import load_finetuned
 
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
+# Weights of ≥ 2^16 values: every transformer layer's products (256 × 256 and up at ELECTRA-Small's width). Splitting
+# the smaller ones too (the embedding projection, the head) made one sentence slower where it was measured (small
+# sizes, intra 1 / inter 2, oneDNN off: p50 8.6 ms against 6.9-7.5 ms).
+MIN_SPLIT_WEIGHTS = 2**16
 
 
 def serving_functions(model: EncoderWithHead, labels: list[str],
@@ -55,12 +62,13 @@ def serving_functions(model: EncoderWithHead, labels: list[str],
 
 
 def write_saved_model(model: EncoderWithHead, labels: list[str], path: str, length: int | None = None,
-                      freeze: bool = True) -> None:
-    """The contract's signatures as a SavedModel at `path`, the weights frozen into constants or kept as
-    variables."""
+                      freeze: bool = True, product_blocks: int = 2) -> None:
+    """The contract's signatures as a SavedModel at `path`, the weights frozen into constants (each large product
+    in `product_blocks` column blocks) or kept as variables."""
     functions = serving_functions(model, labels, length)
     if freeze:
-        tf.saved_model.save(tf.Module(), path, signatures={name: _frozen(f) for name, f in functions.items()})
+        tf.saved_model.save(tf.Module(), path, signatures={name: _frozen(f, product_blocks)
+                                                           for name, f in functions.items()})
         return
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -70,19 +78,25 @@ def write_saved_model(model: EncoderWithHead, labels: list[str], path: str, leng
     archive.write_out(path, verbose=False)
 
 
-def _frozen(function) -> tf.types.experimental.PolymorphicFunction:
-    """`function` (a tf.function with an input signature) with every variable it reads replaced by a constant."""
+def _frozen(function, product_blocks: int) -> tf.types.experimental.PolymorphicFunction:
+    """`function` (a tf.function with an input signature) with every variable it reads replaced by a constant and
+    its large products split into `product_blocks` blocks."""
     concrete = function.get_concrete_function()
     constants = convert_variables_to_constants_v2(concrete)
-    # The frozen function returns its outputs flat; the signature keeps their names.
+    graph_def = split_products(constants.graph.as_graph_def(), MIN_SPLIT_WEIGHTS, product_blocks)
+    split = graph_function(graph_def, [t.name for t in constants.inputs], [t.name for t in constants.outputs])
+    # The pruned function returns its outputs flat; the signature keeps their names.
     return tf.function(lambda *tensors: tf.nest.pack_sequence_as(concrete.structured_outputs,
-                                                                  tf.nest.flatten(constants(*tensors))),
+                                                                  tf.nest.flatten(split(*tensors))),
                        input_signature=function.input_signature)
 
 
-def export_model(model_dir: str, export_base: str, version: int | None = None, freeze: bool = True) -> str:
+def export_model(model_dir: str, export_base: str, version: int | None = None, freeze: bool = True,
+                 product_blocks: int = 2) -> str:
     if version is not None and version < 1:
         raise InputError(f"--version {version}: TF Serving versions are positive integers")
+    if product_blocks < 1:
+        raise InputError(f"--product-blocks {product_blocks}: expected 1 (products whole) or more")
     tagger, description, labels = load_finetuned(model_dir)
     assets = _asset_sources(model_dir)
     missing = [path for path in assets if not gfile.exists(path)]
@@ -94,7 +108,7 @@ def export_model(model_dir: str, export_base: str, version: int | None = None, f
     final = storage.join(export_base, str(_new_version(export_base, version)))
     tmp = storage.temp_name(final)
     try:
-        write_saved_model(tagger, labels, tmp, freeze=freeze)
+        write_saved_model(tagger, labels, tmp, freeze=freeze, product_blocks=product_blocks)
         _copy_assets(assets, storage.join(tmp, ASSETS_DIR))
         _write_warmup_request(storage.join(tmp, WARMUP_FILE), description["max_seq_length"], tagger.feature_names)
         storage.publish_dir(tmp, final, last="saved_model.pb")

@@ -1,6 +1,7 @@
 """The export contract: signatures, shapes and dtypes (as saved_model_cli prints them), assets, label names,
 numerical equality with the fine-tuned tagger at any length, also when tensorflow_model_server's loader runs it, with
-the weights frozen (the default) or kept as variables, and versions that never overwrite."""
+the weights frozen (the default), frozen with every product split in column blocks, or kept as variables, and versions
+that never overwrite."""
 
 import json
 import os
@@ -17,6 +18,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from data_prep.console import registered_commands, run
 from data_prep.errors import InputError
+from export import saved_model
 from export.saved_model import WARMUP_FILE, export_model
 from finetune.data import NerData
 from finetune.trainer import load_finetuned
@@ -33,9 +35,23 @@ def variables_export_dir(tmp_path_factory, finetuned_dir):
     return base
 
 
-@pytest.fixture(params=["frozen", "variables"])
+@pytest.fixture(scope="module")
+def every_product_split_export_dir(tmp_path_factory, finetuned_dir):
+    """An export whose products are all split in 2 blocks: the debug tagger's weights are all below
+    MIN_SPLIT_WEIGHTS, so the default export splits none of them."""
+    base = str(tmp_path_factory.mktemp("export-split"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(saved_model, "MIN_SPLIT_WEIGHTS", 1)
+        export_model(finetuned_dir, base)
+    return base
+
+
+EXPORTS = {"frozen": "export_dir", "variables": "variables_export_dir", "split": "every_product_split_export_dir"}
+
+
+@pytest.fixture(params=list(EXPORTS))
 def any_export_dir(request):
-    return request.getfixturevalue("export_dir" if request.param == "frozen" else "variables_export_dir")
+    return request.getfixturevalue(EXPORTS[request.param])
 
 
 def test_saved_model_cli_shows_int32_inputs_and_the_seeds_outputs(any_export_dir):
@@ -109,6 +125,35 @@ def operations(version_dir: str) -> set[str]:
 def test_frozen_export_reads_no_variables(export_dir, variables_export_dir):
     assert operations(f"{variables_export_dir}/1") & VARIABLE_OPS
     assert not operations(f"{export_dir}/1") & VARIABLE_OPS  # the weights are Const ops in saved_model.pb
+
+
+def product_names(version_dir: str) -> set[str]:
+    """The MatMul and Einsum nodes of an export's functions, named without the tagger's numbered prefix."""
+    with open(f"{version_dir}/saved_model.pb", "rb") as f:
+        graph = saved_model_pb2.SavedModel.FromString(f.read()).meta_graphs[0].graph_def
+    return {node.name.split("/", 1)[1] for function in graph.library.function for node in function.node_def
+            if node.op in ("MatMul", "Einsum")}
+
+
+def test_split_export_computes_each_product_in_two_blocks(export_dir, every_product_split_export_dir):
+    whole = product_names(f"{export_dir}/1")
+    assert len(whole) == 2 * 6 + 2  # six weight products per layer, two layers, the embedding projection, the head
+    # B-/I- per type and O: the head's column count is odd, so it cannot split in 2.
+    head = {name for name in whole if name.startswith("classifier")}
+    assert len(head) == 1
+    assert product_names(f"{every_product_split_export_dir}/1") == head | {
+        f"{name}/block_{index}" for name in whole - head for index in (0, 1)}
+
+
+def test_product_blocks_refused_below_one_or_with_variables(finetuned_dir, tmp_path, capsys):
+    for flags, message in ((["--product-blocks", "0"], "--product-blocks 0: expected 1 (products whole) or more"),
+                           (["--product-blocks", "2", "--keep-variables"],
+                            "--product-blocks: splits frozen weights; with --keep-variables there are none to split")):
+        code = run(["export", "--model", finetuned_dir, "--export-dir", str(tmp_path / "export"), *flags],
+                   registered_commands())
+        assert code == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1] == f"electra-ja export: error: {message}"
+    assert not (tmp_path / "export").exists()
 
 
 def test_versions_increase_and_are_never_overwritten(finetuned_dir, tmp_path):
