@@ -52,15 +52,17 @@ class FixedLengthBackend(SavedModelBackend):
         return predictions[:, :words], probabilities[:, :words]
 
 
-# name -> (sequence length, weights frozen): `electra-ja export`'s, the same with --keep-variables, the seed's.
-EXPORTS = {"ours": (None, True), "variables": (None, False), "seed": (SEED_LENGTH, False)}
+# name -> (sequence length, weights frozen, product blocks): `electra-ja export`'s, the same with --product-blocks 1,
+# the same with --keep-variables, the seed's.
+EXPORTS = {"ours": (None, True, 2), "whole products": (None, True, 1), "variables": (None, False, 1),
+           "seed": (SEED_LENGTH, False, 1)}
 
 
 def write_exports(tagger, labels, tokenizer, max_seq_length, work) -> dict[str, str]:
     paths = {}
-    for name, (length, freeze) in EXPORTS.items():
+    for name, (length, freeze, blocks) in EXPORTS.items():
         version = f"{work}/{name}/1"
-        write_saved_model(tagger, labels, version, length, freeze)
+        write_saved_model(tagger, labels, version, length, freeze, blocks)
         tokenizer.save(f"{version}/{ASSETS_DIR}")
         storage.write_json(f"{version}/{ASSETS_DIR}/model_config.json", {"max_seq_length": max_seq_length})
         paths[name] = f"{work}/{name}"
