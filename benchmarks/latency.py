@@ -140,14 +140,13 @@ def child(args) -> None:
 
 def medians(rounds: list[dict]) -> dict:
     """Each row's figures as medians over the rounds, with p50 and throughput as ratios to the pipeline's in the
-    same round (so a round that ran slower for everyone moves no ratio)."""
+    same round (so a round that ran slower for everyone moves no ratio), and those ratios' range over the rounds."""
     result = {}
     for row in rounds[0]:
         figures = {name: statistics.median(r[row][name] for r in rounds) for name in rounds[0][row]}
-        figures["p50 / HF"] = statistics.median(
-            r[row]["whole call p50 ms"] / r[HUGGING_FACE]["whole call p50 ms"] for r in rounds)
-        figures["throughput / HF"] = statistics.median(
-            r[row]["sentences/s"] / r[HUGGING_FACE]["sentences/s"] for r in rounds)
+        for ratio, name in (("p50 / HF", "whole call p50 ms"), ("throughput / HF", "sentences/s")):
+            per_round = [r[row][name] / r[HUGGING_FACE][name] for r in rounds]
+            figures[ratio], figures[f"{ratio} range"] = statistics.median(per_round), (min(per_round), max(per_round))
         result[row] = figures
     return result
 
@@ -209,16 +208,21 @@ def main():
     hf.save_pretrained(pipeline_dir)
     rounds = [one_round(bench.paths, pipeline_dir, len(texts))
               for _ in tqdm.trange(args.rounds, desc="rounds", unit="round")]
+    print(json.dumps([{" / ".join(row) if isinstance(row, tuple) else row: f for row, f in r.items()} for r in rounds]))
     threadings = medians(rounds)
     hf_figures = threadings.pop(HUGGING_FACE)
     hf_rounds = "; ".join(f"{r[HUGGING_FACE]['whole call p50 ms']:.2f} ms, {r[HUGGING_FACE]['sentences/s']:.1f}/s"
                           for r in rounds)
     tokens = statistics.median(b["input_ids"].shape[1] for b in batches)
 
-    def thread_row(label: str, weights: str, f: dict[str, float]) -> str:
+    def ratio(f: dict, name: str) -> str:
+        low, high = f[f"{name} range"]
+        return f"{f[name]:.2f}× ({low:.2f}–{high:.2f})"
+
+    def thread_row(label: str, weights: str, f: dict) -> str:
         return (f"| {label} | {weights} | {f['whole call p50 ms']:.2f} | {f['signature, the sentence']:.2f} | "
-                f"{f['signature, 4 tokens']:.2f} | {f['sentences/s']:.1f} | {f['p50 / HF']:.2f}× | "
-                f"{f['throughput / HF']:.2f}× |")
+                f"{f['signature, 4 tokens']:.2f} | {f['sentences/s']:.1f} | {ratio(f, 'p50 / HF')} | "
+                f"{ratio(f, 'throughput / HF')} |")
 
     thread_rows = "\n".join([thread_row(HUGGING_FACE, "(model forward in the signature columns)", hf_figures),
                              *(thread_row(label, weights, f) for (label, weights), f in threadings.items())])
@@ -245,9 +249,9 @@ in a fresh process (thread settings and oneDNN are fixed when a process starts),
 --tensorflow-intra-op-parallelism N --tensorflow-inter-op-parallelism M` (tensorflow_model_server's flags of those
 names) runs it; throughput with {BATCH_SIZE} sentences per call over the same sentences, our client sending
 {REQUESTS_IN_FLIGHT} requests at once. Each figure is the median over the rounds; the ratios are medians of each
-round's ratio to that round's pipeline (pipeline per round: {hf_rounds}).
+round's ratio to that round's pipeline, with their lowest and highest in brackets (pipeline per round: {hf_rounds}).
 
-| TensorFlow threads | weights | whole call p50 ms | signature, the sentence | signature, 4 tokens | sentences/s | p50 / HF | throughput / HF |
+| TensorFlow threads | weights | whole call p50 ms | signature, the sentence | signature, 4 tokens | sentences/s | p50 / HF (rounds) | throughput / HF (rounds) |
 |---|---|---:|---:|---:|---:|---:|---:|
 {thread_rows}
 
