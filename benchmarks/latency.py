@@ -92,6 +92,13 @@ def threading_figures(base: str, texts: list[str]) -> dict[str, float]:
             "sentences/s": throughput}
 
 
+def model_forward_ms(hf, texts: list[str]) -> dict[str, float]:
+    """The pipeline's model alone, no tokenizer or decoding: on each sentence, and on 4 tokens."""
+    encoded = [hf.tokenizer(t, return_tensors="pt") for t in texts]
+    return {"the sentence": median_ms(lambda e: hf.model(**e), encoded),
+            "4 tokens": median_ms(lambda e: hf.model(**{k: v[:, :4] for k, v in e.items()}), [encoded[0]] * len(texts))}
+
+
 def huggingface_figures(pipeline_dir: str, texts: list[str]) -> dict[str, float]:
     """threading_figures' columns for transformers' pipeline saved at `pipeline_dir`; its model forward stands where
     our signature does."""
@@ -100,13 +107,11 @@ def huggingface_figures(pipeline_dir: str, texts: list[str]) -> dict[str, float]
 
     torch.set_num_threads(os.cpu_count())
     hf = pipeline("token-classification", model=pipeline_dir, device=-1)
-    encoded = [hf.tokenizer(t, return_tensors="pt") for t in texts]
     with torch.no_grad():
         throughput, p50, _ = measure(hf, lambda batch: hf(batch, batch_size=BATCH_SIZE), texts, BATCH_SIZE)
-        return {"whole call p50 ms": p50, "signature, the sentence": median_ms(lambda e: hf.model(**e), encoded),
-                "signature, 4 tokens": median_ms(lambda e: hf.model(**{k: v[:, :4] for k, v in e.items()}),
-                                                 [encoded[0]] * len(texts)),
-                "sentences/s": throughput}
+        forward = model_forward_ms(hf, texts)
+    return {"whole call p50 ms": p50, "signature, the sentence": forward["the sentence"],
+            "signature, 4 tokens": forward["4 tokens"], "sentences/s": throughput}
 
 
 def in_fresh_process(flags: list[str], sentences: int, environment: dict | None = None) -> dict[str, float]:
@@ -195,14 +200,11 @@ def main():
     hf = huggingface_pipeline(bench.model, bench.tokenizer_dir, len(labels))
     import torch
 
-    encoded = [hf.tokenizer(t, return_tensors="pt") for t in texts]
     with torch.no_grad():
         theirs = {
             "whole call: text in, entities out (pipeline)": median_ms(hf, texts),
             "tokenizer (BertJapaneseTokenizer)": median_ms(lambda t: hf.tokenizer(t, return_tensors="pt"), texts),
-            "model forward, the sentence": median_ms(lambda e: hf.model(**e), encoded),
-            "model forward, 4 tokens": median_ms(
-                lambda e: hf.model(**{k: v[:, :4] for k, v in e.items()}), [encoded[0]] * len(texts)),
+            **{f"model forward, {name}": ms for name, ms in model_forward_ms(hf, texts).items()},
         }
     pipeline_dir = str(pathlib.Path(bench.tokenizer_dir).parent / "huggingface")
     hf.save_pretrained(pipeline_dir)

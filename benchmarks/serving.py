@@ -32,7 +32,7 @@ from data_prep.config import load_config  # noqa: E402
 from data_prep.gsd import load_split  # noqa: E402
 from data_prep.vocab import train_vocab  # noqa: E402
 from export.contract import ASSETS_DIR  # noqa: E402
-from export.saved_model import write_saved_model  # noqa: E402
+from export.saved_model import PRODUCT_BLOCKS, write_saved_model  # noqa: E402
 from finetune.model import TokenTagger  # noqa: E402
 from serving.backends import SavedModelBackend  # noqa: E402
 from serving.client import BATCH_TOKENS, EntityClient  # noqa: E402
@@ -54,7 +54,7 @@ class FixedLengthBackend(SavedModelBackend):
 
 # name -> (sequence length, weights frozen, product blocks): `electra-ja export`'s, the same with --product-blocks 1,
 # the same with --keep-variables, the seed's.
-EXPORTS = {"ours": (None, True, 2), "whole products": (None, True, 1), "variables": (None, False, 1),
+EXPORTS = {"ours": (None, True, PRODUCT_BLOCKS), "whole products": (None, True, 1), "variables": (None, False, 1),
            "seed": (SEED_LENGTH, False, 1)}
 
 

@@ -18,11 +18,11 @@ def _add_arguments(parser):
 
 
 def _run(args):
-    from export.saved_model import export_model
+    from export.saved_model import PRODUCT_BLOCKS, export_model
 
     if args.keep_variables and args.product_blocks is not None:
         raise InputError("--product-blocks: splits frozen weights; with --keep-variables there are none to split")
-    blocks = 2 if args.product_blocks is None else args.product_blocks
+    blocks = PRODUCT_BLOCKS if args.product_blocks is None else args.product_blocks
     path = export_model(args.model, args.export_dir, args.version, freeze=not args.keep_variables,
                         product_blocks=blocks)
     weights = "variables" if args.keep_variables else f"frozen into the graph, large products in {blocks} blocks"

@@ -39,6 +39,8 @@ WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 # the smaller ones too (the embedding projection, the head) made one sentence slower where it was measured (small
 # sizes, intra 1 / inter 2, oneDNN off: p50 8.6 ms against 6.9-7.5 ms).
 MIN_SPLIT_WEIGHTS = 2**16
+# One block per inter-op thread of a 2-core server, where it was measured.
+PRODUCT_BLOCKS = 2
 
 
 def serving_functions(model: EncoderWithHead, labels: list[str],
@@ -63,7 +65,7 @@ def serving_functions(model: EncoderWithHead, labels: list[str],
 
 
 def write_saved_model(model: EncoderWithHead, labels: list[str], path: str, length: int | None = None,
-                      freeze: bool = True, product_blocks: int = 2) -> None:
+                      freeze: bool = True, product_blocks: int = PRODUCT_BLOCKS) -> None:
     """The contract's signatures as a SavedModel at `path`, the weights frozen into constants (each large product
     in `product_blocks` column blocks) or kept as variables."""
     functions = serving_functions(model, labels, length)
@@ -93,7 +95,7 @@ def _frozen(function, product_blocks: int) -> tf.types.experimental.PolymorphicF
 
 
 def export_model(model_dir: str, export_base: str, version: int | None = None, freeze: bool = True,
-                 product_blocks: int = 2) -> str:
+                 product_blocks: int = PRODUCT_BLOCKS) -> str:
     if version is not None and version < 1:
         raise InputError(f"--version {version}: TF Serving versions are positive integers")
     if product_blocks < 1:

@@ -115,11 +115,15 @@ def test_tensorflow_model_servers_loader_runs_the_export_as_the_tagger(any_expor
     np.testing.assert_allclose(outputs["chunk_probs"], expected, atol=1e-5)
 
 
-def operations(version_dir: str) -> set[str]:
-    """Op types of a SavedModel's graph and of every function it calls."""
+def graph_nodes(version_dir: str) -> list:
+    """The nodes of a SavedModel's graph and of every function it calls."""
     with open(f"{version_dir}/saved_model.pb", "rb") as f:
         graph = saved_model_pb2.SavedModel.FromString(f.read()).meta_graphs[0].graph_def
-    return {node.op for node in graph.node} | {node.op for f in graph.library.function for node in f.node_def}
+    return [*graph.node, *(node for function in graph.library.function for node in function.node_def)]
+
+
+def operations(version_dir: str) -> set[str]:
+    return {node.op for node in graph_nodes(version_dir)}
 
 
 def test_frozen_export_reads_no_variables(export_dir, variables_export_dir):
@@ -128,11 +132,8 @@ def test_frozen_export_reads_no_variables(export_dir, variables_export_dir):
 
 
 def product_names(version_dir: str) -> set[str]:
-    """The MatMul and Einsum nodes of an export's functions, named without the tagger's numbered prefix."""
-    with open(f"{version_dir}/saved_model.pb", "rb") as f:
-        graph = saved_model_pb2.SavedModel.FromString(f.read()).meta_graphs[0].graph_def
-    return {node.name.split("/", 1)[1] for function in graph.library.function for node in function.node_def
-            if node.op in ("MatMul", "Einsum")}
+    """The MatMul and Einsum nodes of an export, named without the tagger's numbered prefix."""
+    return {node.name.split("/", 1)[1] for node in graph_nodes(version_dir) if node.op in ("MatMul", "Einsum")}
 
 
 def test_split_export_computes_each_product_in_two_blocks(export_dir, every_product_split_export_dir):
