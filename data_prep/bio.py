@@ -1,16 +1,25 @@
 """BIO labels back to entity spans, shared by evaluation (finetune) and the client (serving).
 
+A tagger scores each word's labels independently, so its per-word argmax can end an entity with a stray `I-` of
+another type or start one with an `I-`. `best_labels` picks instead the most probable label sequence that is
+valid BIO (Viterbi over the words' log-probabilities, I-X only after B-X or I-X), which is what a CRF's decoder
+does with transitions fixed at allowed/forbidden: the words' probabilities decide every boundary.
+
 Decoding never emits an I- without its B-: an `I-X` that does not continue an entity of type X (it follows
 `O`, the sentence start, or a word of another type) opens a new entity of type X, exactly as if it were `B-X`.
 This is conlleval's rule and seqeval's default mode, so character-span scores and seqeval's word-level scores
 agree wherever words and entity edges coincide.
 
 Example:
+    labels, scores = best_labels(word_probabilities, ["O", "B-GPE", "I-GPE"])  # [words, labels] -> per word
     decode_bio(["B-PERSON", "I-PERSON", "O", "I-GPE"], [(0, 3), (3, 5), (5, 6), (6, 8)])
     # [Span(start=0, end=5, type='PERSON', score=1.0), Span(start=6, end=8, type='GPE', score=1.0)]
 """
 
+import functools
 from dataclasses import dataclass
+
+import numpy as np
 
 OUTSIDE = "O"
 
@@ -52,3 +61,40 @@ def decode_bio(labels: list[str], words: list[tuple[int, int]], scores: list[flo
     if open_entity is not None:
         close(len(labels))
     return spans
+
+
+def best_labels(probabilities: np.ndarray, names: list[str]) -> tuple[list[str], list[float]]:
+    """The most probable valid BIO sequence for one sentence's words, and each chosen label's probability.
+
+    `probabilities`: [words, len(names)], each row a distribution over `names`. Valid: no `I-X` first or after
+    anything but `B-X`/`I-X`; among valid sequences the one with the highest product of probabilities."""
+    if len(probabilities) == 0:
+        return [], []
+    log_probs = np.log(np.clip(np.asarray(probabilities, np.float64), 1e-30, None))
+    forbidden, may_start = transition_penalties(tuple(names))
+    best = log_probs[0] + may_start
+    came_from = []
+    for word_log_probs in log_probs[1:]:
+        candidates = best[:, None] + forbidden
+        came_from.append(candidates.argmax(axis=0))
+        best = candidates.max(axis=0) + word_log_probs
+    path = [int(best.argmax())]
+    for previous in reversed(came_from):
+        path.append(int(previous[path[-1]]))
+    path.reverse()
+    return [names[i] for i in path], [float(probabilities[word][i]) for word, i in enumerate(path)]
+
+
+@functools.cache
+def transition_penalties(names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """0 or -inf: [from, to] for a label after another, [to] for the first label (never an I-); built once per
+    label set, as a client decodes every sentence with the same one."""
+    may_start = np.array([0.0 if not name.startswith("I-") else -np.inf for name in names])
+    return np.where(allowed_transitions(names), 0.0, -np.inf), may_start
+
+
+def allowed_transitions(names: list[str]) -> np.ndarray:
+    """[from, to] booleans: `I-X` may follow only `B-X` or `I-X`; every other label may follow anything."""
+    kinds = [name.partition("-")[2] for name in names]
+    return np.array([[not to.startswith("I-") or (frm != OUTSIDE and kinds[i] == kinds[j])
+                      for j, to in enumerate(names)] for i, frm in enumerate(names)])

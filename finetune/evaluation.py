@@ -2,8 +2,9 @@
 type), precision/recall/F1 overall and per type; seqeval's word-level scores beside them as a diagnostic.
 
 Gold spans are GSD's own, so an entity whose edges fall inside a MeCab word can never be predicted exactly:
-it counts as a miss here (seqeval, which compares labels on our words, cannot see that). Predictions of a
-sentence split into windows are stitched back in word order before decoding (data_prep.bio.decode_bio).
+it counts as a miss here (seqeval, which compares labels on our words, cannot see that). The word probabilities of
+a sentence split into windows are stitched back in word order, then decoded as one sequence: the most probable
+valid BIO labels (data_prep.bio.best_labels), as `predict` decodes them.
 
 Example:
     scores = evaluate(tagger, NerData.load("build/demo/ner"), "test")
@@ -15,7 +16,7 @@ import collections
 import numpy as np
 from seqeval.metrics import f1_score, precision_score, recall_score
 
-from data_prep.bio import decode_bio
+from data_prep.bio import best_labels, decode_bio
 from data_prep.errors import InputError
 from data_prep.ner_data import LabeledSentence
 from finetune.data import NerData
@@ -52,7 +53,14 @@ def seqeval_scores(gold_labels: list[list[str]], predicted_labels: list[list[str
 
 def predict_word_labels(tagger, data: NerData, split: str, sentences: list[LabeledSentence],
                         batch_size: int = 64, fixed_length: bool = False) -> list[tuple[list[str], list[float]]]:
-    """(label, probability) of every word of every sentence, windows stitched back together."""
+    """(label, probability) of every word of every sentence: the most probable valid BIO sequence."""
+    return [best_labels(probs, data.labels)
+            for probs in word_probabilities(tagger, data, split, sentences, batch_size, fixed_length)]
+
+
+def word_probabilities(tagger, data: NerData, split: str, sentences: list[LabeledSentence],
+                       batch_size: int = 64, fixed_length: bool = False) -> list[np.ndarray]:
+    """[words, labels] probabilities of each sentence, its windows stitched back together."""
     # predict_on_batch compiles once per model, so scoring dev after every epoch does not retrace.
     window_probs = [row for features, _ in data.dataset(split, batch_size, fixed_length=fixed_length)
                     for row in softmax(np.asarray(tagger.predict_on_batch(features)))]
@@ -60,11 +68,9 @@ def predict_word_labels(tagger, data: NerData, split: str, sentences: list[Label
     if len(window_probs) != expected:
         raise InputError(f"--data: {data.split_file(split, 'tfrecord')} has {len(window_probs)} examples, "
                          f"{data.split_file(split, 'jsonl')} {expected} windows (not from the same ner-data run)")
-    results, examples = [], iter(window_probs)
-    for sentence in sentences:
-        probs = np.concatenate([next(examples)[:end - first] for first, end in sentence.windows])
-        results.append(([data.labels[i] for i in probs.argmax(-1)], probs.max(-1).tolist()))
-    return results
+    examples = iter(window_probs)
+    return [np.concatenate([next(examples)[:end - first] for first, end in sentence.windows])
+            for sentence in sentences]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

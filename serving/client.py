@@ -2,10 +2,10 @@
 
 Texts are cut into sentence windows (serving.features), windows of many texts are sorted by length and batched
 into requests of at most `batch_size` rows and `batch_tokens` padded positions, sent `requests_in_flight` at a
-time (a server, or TensorFlow in this process, runs them side by side on its cores), the backend labels each word,
-and BIO decoding (data_prep.bio) gives entities with offsets into each original text. Decoding runs per
-sentence, as the tagger was trained: an I- label at a sentence's start opens an entity, never continues the
-previous sentence's.
+time (a server, or TensorFlow in this process, runs them side by side on its cores), the backend scores each word's
+labels, and the most probable valid BIO sequence (data_prep.bio.best_labels) gives entities with offsets into each
+original text. Decoding runs per sentence, as the tagger was trained: no entity continues across a sentence
+boundary.
 
 Example:
     with EntityClient.from_export("build/demo/export") as client:    # or EntityClient.for_server(...)
@@ -20,6 +20,7 @@ import numpy as np
 from tensorflow.io import gfile
 
 from data_prep import storage
+from data_prep.bio import best_labels
 from data_prep.errors import InputError
 from data_prep.tokenizer import JapaneseTokenizer
 from export.contract import ASSETS_DIR, CLASSIFICATION, TAGGER_OUTPUTS
@@ -109,28 +110,24 @@ class EntityClient:
             for window in text_windows(self.tokenizer, text, self.max_seq_length):
                 owners.append(index)
                 windows.append(window)
-        labeled = self._label(windows)
+        probabilities = self._word_probabilities(windows)
         found = [[] for _ in texts]
         # A long sentence's windows are consecutive: they are stitched back into one sentence before decoding.
-        for (index, _), sentence in itertools.groupby(zip(owners, windows, labeled),
+        for (index, _), sentence in itertools.groupby(zip(owners, windows, probabilities),
                                                       key=lambda item: (item[0], item[1].sentence)):
-            words, labels, scores = [], [], []
-            for _, window, (window_labels, window_scores) in sentence:
-                words.extend(window.words)
-                labels.extend(window_labels)
-                scores.extend(window_scores)
+            sentence = list(sentence)
+            words = [word for _, window, _ in sentence for word in window.words]
+            labels, scores = best_labels(np.concatenate([probs for _, _, probs in sentence]), self.labels)
             found[index].extend(entities(texts[index], words, labels, scores))
         return found
 
-    def _label(self, windows: list[Window]) -> list[tuple[list[str], list[float]]]:
-        """(label, probability) of each window's words, in `windows` order, from length-sorted requests."""
-        labeled = [None] * len(windows)
-        for batch, (predictions, probabilities) in self._answered_requests(windows):
+    def _word_probabilities(self, windows: list[Window]) -> list[np.ndarray]:
+        """[words, labels] probabilities of each window's words, in `windows` order, from length-sorted requests."""
+        result = [None] * len(windows)
+        for batch, (_, probabilities) in self._answered_requests(windows):
             for row, w in enumerate(batch):
-                label_ids = predictions[row, :len(windows[w].positions)]
-                labeled[w] = ([self.labels[i] for i in label_ids],
-                              probabilities[row, np.arange(len(label_ids)), label_ids].tolist())
-        return labeled
+                result[w] = probabilities[row, :len(windows[w].positions)]
+        return result
 
     def _answered_requests(self, windows: list[Window]):
         """(window indices, the backend's answer) of each length-sorted request over `windows`, up to

@@ -1,4 +1,8 @@
-from data_prep.bio import Span, decode_bio, label_names
+import itertools
+
+import numpy as np
+
+from data_prep.bio import Span, allowed_transitions, best_labels, decode_bio, label_names
 
 WORDS = [(0, 2), (2, 4), (5, 7), (7, 9), (9, 10)]
 
@@ -25,3 +29,49 @@ def test_begin_closes_an_open_entity_of_the_same_type():
 
 def test_entity_running_to_the_last_word_is_closed():
     assert decode_bio(["O", "O", "O", "B-ORG", "I-ORG"], WORDS) == [Span(7, 10, "ORG")]
+
+
+NAMES = ["O", "B-GPE", "I-GPE", "B-PERSON", "I-PERSON"]
+
+
+def probabilities(*rows: dict[str, float]) -> np.ndarray:
+    """[words, NAMES] from {label: probability} per word (unnamed labels share what is left)."""
+    result = []
+    for row in rows:
+        rest = (1.0 - sum(row.values())) / (len(NAMES) - len(row))
+        result.append([row.get(name, rest) for name in NAMES])
+    return np.array(result)
+
+
+def test_a_valid_argmax_is_kept_with_its_probabilities():
+    probs = probabilities({"B-PERSON": 0.9}, {"I-PERSON": 0.8}, {"O": 0.7}, {"B-GPE": 0.6})
+    labels, scores = best_labels(probs, NAMES)
+    assert labels == ["B-PERSON", "I-PERSON", "O", "B-GPE"]
+    np.testing.assert_allclose(scores, [0.9, 0.8, 0.7, 0.6])
+
+
+def test_a_stray_inside_of_another_type_takes_the_entitys_type_when_that_is_likelier():
+    # argmax would end PERSON after one word and open a GPE; 0.9 x 0.4 beats every other valid second label.
+    probs = probabilities({"B-PERSON": 0.9}, {"I-GPE": 0.5, "I-PERSON": 0.4, "O": 0.05})
+    assert best_labels(probs, NAMES)[0] == ["B-PERSON", "I-PERSON"]
+
+
+def test_an_inside_without_its_begin_becomes_whichever_valid_label_is_likelier():
+    assert best_labels(probabilities({"I-GPE": 0.6, "B-GPE": 0.3}), NAMES)[0] == ["B-GPE"]
+    assert best_labels(probabilities({"I-GPE": 0.6, "O": 0.3}), NAMES)[0] == ["O"]
+
+
+def test_the_decoded_sequence_is_the_likeliest_valid_one_of_all():
+    allowed = allowed_transitions(NAMES)
+    rng = np.random.default_rng(0)
+    for words in range(1, 5):
+        for _ in range(20):
+            probs = rng.dirichlet(np.full(len(NAMES), 0.3), size=words)
+            valid = [path for path in itertools.product(range(len(NAMES)), repeat=words)
+                     if not NAMES[path[0]].startswith("I-") and all(allowed[a, b] for a, b in zip(path, path[1:]))]
+            likeliest = max(valid, key=lambda path: np.prod(probs[np.arange(words), path]))
+            assert best_labels(probs, NAMES)[0] == [NAMES[i] for i in likeliest]
+
+
+def test_no_words_no_labels():
+    assert best_labels(np.zeros([0, len(NAMES)]), NAMES) == ([], [])
