@@ -121,7 +121,7 @@ def plot(curve: dict, runs: dict[str, dict], path: pathlib.Path, pretraining: st
         epochs = sorted(set.intersection(*(set(c) for c in run["dev_curves"])))
         means = [statistics.fmean(c[e] for c in run["dev_curves"]) for e in epochs]
         spread = [statistics.pstdev([c[e] for c in run["dev_curves"]]) for e in epochs]
-        right.plot(epochs, means, marker="o", label=f"{init} init")
+        right.plot(epochs, means, marker="o", label=init)
         right.fill_between(epochs, [m - s for m, s in zip(means, spread)], [m + s for m, s in zip(means, spread)],
                            alpha=0.2)
     right.set_xlabel("fine-tuning epoch")
