@@ -70,8 +70,17 @@ def best_labels(probabilities: np.ndarray, names: list[str]) -> tuple[list[str],
     anything but `B-X`/`I-X`; among valid sequences the one with the highest product of probabilities."""
     if len(probabilities) == 0:
         return [], []
-    log_probs = np.log(np.clip(np.asarray(probabilities, np.float64), 1e-30, None))
+    probabilities = np.asarray(probabilities)
     forbidden, may_start = transition_penalties(tuple(names))
+    path = probabilities.argmax(axis=-1)
+    # Most sentences' argmax is already valid, and then it is the likeliest valid sequence too: no search needed.
+    if may_start[path[0]] or forbidden[path[:-1], path[1:]].any():
+        path = viterbi_path(np.log(np.clip(probabilities.astype(np.float64), 1e-30, None)), forbidden, may_start)
+    return [names[i] for i in path], probabilities[np.arange(len(path)), path].astype(float).tolist()
+
+
+def viterbi_path(log_probs: np.ndarray, forbidden: np.ndarray, may_start: np.ndarray) -> list[int]:
+    """The label indices that maximise the summed `log_probs` [words, labels] plus the transition penalties."""
     best = log_probs[0] + may_start
     came_from = []
     for word_log_probs in log_probs[1:]:
@@ -81,8 +90,7 @@ def best_labels(probabilities: np.ndarray, names: list[str]) -> tuple[list[str],
     path = [int(best.argmax())]
     for previous in reversed(came_from):
         path.append(int(previous[path[-1]]))
-    path.reverse()
-    return [names[i] for i in path], [float(probabilities[word][i]) for word, i in enumerate(path)]
+    return path[::-1]
 
 
 @functools.cache
