@@ -176,7 +176,8 @@ _USAGE = {
     "token-classification": ("from transformers import AutoTokenizer, ElectraForTokenClassification\n"
                              "tokenizer = AutoTokenizer.from_pretrained(MODEL)\n"
                              "model = ElectraForTokenClassification.from_pretrained(MODEL)\n"
-                             "# Trained on the first WordPiece of each MeCab word: read labels there.\n"
+                             "# Trained on the first WordPiece of each MeCab word: read labels there. The scores\n"
+                             "# above decode a sentence as its likeliest valid BIO sequence, not per-word argmax.\n"
                              "logits = model(**tokenizer(\"ヘンリック・イプセンの劇詩\", return_tensors=\"pt\")).logits"),
     "text-classification": ("from transformers import pipeline\n"
                             "classify = pipeline(\"text-classification\", model=MODEL)\n"
