@@ -11,7 +11,7 @@ This is conlleval's rule and seqeval's default mode, so character-span scores an
 agree wherever words and entity edges coincide.
 
 Example:
-    labels, scores = best_labels(word_probabilities, ["O", "B-GPE", "I-GPE"])  # [words, labels] -> per word
+    labels, scores = best_labels(probs, ["O", "B-GPE", "I-GPE"])  # probs: [words, labels] -> a label per word
     decode_bio(["B-PERSON", "I-PERSON", "O", "I-GPE"], [(0, 3), (3, 5), (5, 6), (6, 8)])
     # [Span(start=0, end=5, type='PERSON', score=1.0), Span(start=6, end=8, type='GPE', score=1.0)]
 """
@@ -71,20 +71,23 @@ def best_labels(probabilities: np.ndarray, names: list[str]) -> tuple[list[str],
     if len(probabilities) == 0:
         return [], []
     probabilities = np.asarray(probabilities)
-    forbidden, may_start = transition_penalties(tuple(names))
+    allowed, may_start = allowed_transitions(tuple(names)), allowed_starts(tuple(names))
     path = probabilities.argmax(axis=-1)
     # Most sentences' argmax is already valid, and then it is the likeliest valid sequence too: no search needed.
-    if may_start[path[0]] or forbidden[path[:-1], path[1:]].any():
-        path = viterbi_path(np.log(np.clip(probabilities.astype(np.float64), 1e-30, None)), forbidden, may_start)
+    if not (may_start[path[0]] and allowed[path[:-1], path[1:]].all()):
+        # Clipped at the smallest normal float64, so no float32 probability, however small, becomes log 0.
+        log_probs = np.log(np.maximum(probabilities.astype(np.float64), np.finfo(np.float64).tiny))
+        path = viterbi_path(log_probs, np.where(allowed, 0.0, -np.inf), np.where(may_start, 0.0, -np.inf))
     return [names[i] for i in path], probabilities[np.arange(len(path)), path].astype(float).tolist()
 
 
-def viterbi_path(log_probs: np.ndarray, forbidden: np.ndarray, may_start: np.ndarray) -> list[int]:
-    """The label indices that maximise the summed `log_probs` [words, labels] plus the transition penalties."""
-    best = log_probs[0] + may_start
+def viterbi_path(log_probs: np.ndarray, transition_penalty: np.ndarray, start_penalty: np.ndarray) -> list[int]:
+    """The label indices that maximise the summed `log_probs` [words, labels] plus the penalties (0 or -inf) of
+    each [from, to] transition and of the first label."""
+    best = log_probs[0] + start_penalty
     came_from = []
     for word_log_probs in log_probs[1:]:
-        candidates = best[:, None] + forbidden
+        candidates = best[:, None] + transition_penalty
         came_from.append(candidates.argmax(axis=0))
         best = candidates.max(axis=0) + word_log_probs
     path = [int(best.argmax())]
@@ -94,15 +97,19 @@ def viterbi_path(log_probs: np.ndarray, forbidden: np.ndarray, may_start: np.nda
 
 
 @functools.cache
-def transition_penalties(names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """0 or -inf: [from, to] for a label after another, [to] for the first label (never an I-); built once per
-    label set, as a client decodes every sentence with the same one."""
-    may_start = np.array([0.0 if not name.startswith("I-") else -np.inf for name in names])
-    return np.where(allowed_transitions(names), 0.0, -np.inf), may_start
-
-
-def allowed_transitions(names: list[str]) -> np.ndarray:
-    """[from, to] booleans: `I-X` may follow only `B-X` or `I-X`; every other label may follow anything."""
+def allowed_transitions(names: tuple[str, ...]) -> np.ndarray:
+    """[from, to] booleans: `I-X` may follow only `B-X` or `I-X`; every other label may follow anything. Built once
+    per label set (a client decodes every sentence with the same one) and read-only, as every caller shares it."""
     kinds = [name.partition("-")[2] for name in names]
-    return np.array([[not to.startswith("I-") or (frm != OUTSIDE and kinds[i] == kinds[j])
-                      for j, to in enumerate(names)] for i, frm in enumerate(names)])
+    allowed = np.array([[not to.startswith("I-") or (frm != OUTSIDE and kinds[i] == kinds[j])
+                         for j, to in enumerate(names)] for i, frm in enumerate(names)])
+    allowed.setflags(write=False)
+    return allowed
+
+
+@functools.cache
+def allowed_starts(names: tuple[str, ...]) -> np.ndarray:
+    """Booleans: which labels a sentence may start with (any but an `I-`); read-only, shared as above."""
+    may_start = np.array([not name.startswith("I-") for name in names])
+    may_start.setflags(write=False)
+    return may_start

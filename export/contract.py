@@ -4,9 +4,10 @@ Plain names and helpers without TensorFlow, so serving (and any client) can impo
 
 Layout: BASE_PATH/<version>/saved_model.pb (TF Serving's), with
 - signature `serving_default`: int32 [-1, -1] inputs input_ids, input_mask, segment_ids, labeled_positions (the
-  tagger's own input names, finetune.model.INPUTS) -> chunk_predictions int64 [-1, -1] (label ids per
-  labeled position) and chunk_probs float32 [-1, -1, num_labels]; the seed's names, any sequence length up to
-  model_config.json's max_position_embeddings;
+  tagger's own input names, finetune.model.INPUTS) -> chunk_predictions int64 [-1, -1] (each labeled position's
+  argmax label id) and chunk_probs float32 [-1, -1, num_labels]; the seed's names, any sequence length up to
+  model_config.json's max_position_embeddings. `predict` decodes chunk_probs, a sentence at a time, into the
+  likeliest valid BIO sequence (data_prep.bio.best_labels), which can differ from chunk_predictions;
 - or, for a sentence classifier (labels.json "task": "classification"), `serving_default`: int32 [-1, -1]
   input_ids, input_mask, segment_ids -> `predictions` int64 [-1] (a label id per window) and `probabilities`
   float32 [-1, num_labels]; a text of several windows is labeled by the mean of its windows' probabilities

@@ -24,6 +24,7 @@ from data_prep.config import ModelConfig
 from data_prep.errors import InputError
 from data_prep.tokenizer import PAD, JapaneseTokenizer
 from finetune.model import SequenceClassifier
+from finetune.tasks import VALID_BIO
 from finetune.trainer import load_finetuned
 from pretrain.hf_checkpoint import CONFIG_FILE, WEIGHTS_FILE, hf_config, hf_tensors
 from pretrain.model import EncoderSize
@@ -152,11 +153,13 @@ def _finetuning_facts(description: dict, results: dict, classifier: bool) -> lis
              ("epochs, batch size, peak rate", f"{finetune.get('num_epochs', '?')}, {finetune.get('batch_size', '?')}, "
                                                f"{finetune.get('learning_rate', '?')}"),
              ("window length", str(description.get("max_seq_length", "?")))]
+    decoding = ("each sentence's likeliest valid BIO sequence" if results.get("decoding") == VALID_BIO
+                else "each word's argmax label")
     for split in ("dev", "test"):
         if split in results:
             s = results[split]
             facts.append((f"{split} accuracy, macro-F1", f"{s['accuracy']:.4f}, {s['macro_f1']:.4f}") if classifier else
-                         (f"{split} entity F1 (exact character spans)",
+                         (f"{split} entity F1 (exact character spans; {decoding})",
                           f"{s['f1']:.4f} (precision {s['precision']:.4f}, recall {s['recall']:.4f})"))
     summary, metric = results.get("summary", {}), "accuracy" if classifier else "f1"
     if len(results.get("trials", [])) > 1 and "test" in summary:
@@ -176,8 +179,7 @@ _USAGE = {
     "token-classification": ("from transformers import AutoTokenizer, ElectraForTokenClassification\n"
                              "tokenizer = AutoTokenizer.from_pretrained(MODEL)\n"
                              "model = ElectraForTokenClassification.from_pretrained(MODEL)\n"
-                             "# Trained on the first WordPiece of each MeCab word: read labels there. The scores\n"
-                             "# above decode a sentence as its likeliest valid BIO sequence, not per-word argmax.\n"
+                             "# Trained on the first WordPiece of each MeCab word: read labels there.\n"
                              "logits = model(**tokenizer(\"ヘンリック・イプセンの劇詩\", return_tensors=\"pt\")).logits"),
     "text-classification": ("from transformers import pipeline\n"
                             "classify = pipeline(\"text-classification\", model=MODEL)\n"

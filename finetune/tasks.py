@@ -22,6 +22,9 @@ from finetune.evaluation import evaluate, format_scores
 from finetune.model import SequenceClassifier, TokenTagger, classification_loss, tagging_loss
 
 NER = "ner"
+# A sentence's likeliest valid BIO sequence (data_prep.bio.best_labels); results.json without the key predate it and
+# took each word's argmax.
+VALID_BIO = "valid BIO"
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class Task:
     summary_metrics: tuple[str, ...]  # reported as mean ± std over trials
     dev_scalars: Callable  # scores -> {TensorBoard tag: value} logged after every epoch
     labels_file: Callable  # label names -> labels.json content
+    decoding: str  # how evaluate turns probabilities into answers, recorded in results.json
 
 
 TASKS = {
@@ -43,11 +47,11 @@ TASKS = {
               ("precision", "recall", "f1"),
               lambda s: {"entity_precision": s["precision"], "entity_recall": s["recall"], "entity_f1": s["f1"],
                          "seqeval_f1": s["seqeval"]["f1"]},
-              lambda labels: {"scheme": "BIO", "labels": labels}),
+              lambda labels: {"scheme": "BIO", "labels": labels}, VALID_BIO),
     CLASSIFICATION: Task(CLASSIFICATION, ClsData.load, SequenceClassifier, classification_loss, evaluate_classifier,
                          format_classifier_scores, "accuracy", ("accuracy", "macro_f1"),
                          lambda s: {"accuracy": s["accuracy"], "macro_f1": s["macro_f1"]},
-                         lambda labels: {"task": CLASSIFICATION, "labels": labels}),
+                         lambda labels: {"task": CLASSIFICATION, "labels": labels}, "mean of windows, argmax"),
 }
 
 

@@ -277,6 +277,7 @@ def finetune(config: Config, data_dir: str, init: str, out_dir: str, trials: int
         "dev": runs[selected]["dev"],
         "test": runs[selected]["test"],
         "task": task.name,
+        "decoding": task.decoding,
         "summary": {split: _mean_std(runs, split, task.summary_metrics) for split in ("dev", "test")},
         "trials": runs,
     }

@@ -2,7 +2,7 @@ import itertools
 
 import numpy as np
 
-from data_prep.bio import Span, allowed_transitions, best_labels, decode_bio, label_names
+from data_prep.bio import Span, allowed_starts, allowed_transitions, best_labels, decode_bio, label_names
 
 WORDS = [(0, 2), (2, 4), (5, 7), (7, 9), (9, 10)]
 
@@ -61,16 +61,39 @@ def test_an_inside_without_its_begin_becomes_whichever_valid_label_is_likelier()
     assert best_labels(probabilities({"I-GPE": 0.6, "O": 0.3}), NAMES)[0] == ["O"]
 
 
+def test_inside_may_follow_only_begin_or_inside_of_its_own_type_and_never_start():
+    assert allowed_transitions(tuple(NAMES)).tolist() == [
+        # to:  O     B-GPE  I-GPE  B-PER  I-PER
+        [True, True, False, True, False],  # from O
+        [True, True, True, True, False],  # from B-GPE
+        [True, True, True, True, False],  # from I-GPE
+        [True, True, False, True, True],  # from B-PERSON
+        [True, True, False, True, True],  # from I-PERSON
+    ]
+    assert allowed_starts(tuple(NAMES)).tolist() == [True, True, False, True, False]
+
+
+def valid_bio(labels: list[str]) -> bool:
+    """Every I-X directly after a B-X or I-X (written out here, apart from the module's table)."""
+    previous = ["O"] + labels[:-1]
+    return all(not label.startswith("I-") or (before[:2] in ("B-", "I-") and before[2:] == label[2:])
+               for before, label in zip(previous, labels))
+
+
 def test_the_decoded_sequence_is_the_likeliest_valid_one_of_all():
-    allowed = allowed_transitions(NAMES)
     rng = np.random.default_rng(0)
     for words in range(1, 5):
         for _ in range(20):
             probs = rng.dirichlet(np.full(len(NAMES), 0.3), size=words)
             valid = [path for path in itertools.product(range(len(NAMES)), repeat=words)
-                     if not NAMES[path[0]].startswith("I-") and all(allowed[a, b] for a, b in zip(path, path[1:]))]
+                     if valid_bio([NAMES[i] for i in path])]
             likeliest = max(valid, key=lambda path: np.prod(probs[np.arange(words), path]))
             assert best_labels(probs, NAMES)[0] == [NAMES[i] for i in likeliest]
+
+
+def test_a_float32_probability_far_below_1e_30_still_decides_between_valid_labels():
+    probs = np.array([[1e-40, 1e-35, 1.0, 0.0, 0.0]], np.float32)  # all but nothing on a forbidden I-GPE
+    assert best_labels(probs, NAMES)[0] == ["B-GPE"]
 
 
 def test_no_words_no_labels():

@@ -113,7 +113,8 @@ def test_a_tagger_exported_to_transformers_gives_our_logits_and_entities(whole_s
     model = loaded_cleanly(ElectraForTokenClassification, out)
     tagger, _, labels = load_finetuned(finetuned)
     assert [model.config.id2label[i] for i in range(len(labels))] == labels
-    assert "test entity F1" in open(f"{out}/README.md").read()
+    assert "test entity F1 (exact character spans; each sentence's likeliest valid BIO sequence)" in open(
+        f"{out}/README.md").read()
 
     data = NerData.load(ner)
     features, _ = next(iter(data.dataset("test", 32)))

@@ -10,8 +10,9 @@ from seqeval.metrics import classification_report
 from data_prep.bio import decode_bio
 from data_prep.errors import InputError
 from finetune.data import NerData
-from finetune.evaluation import evaluate, seqeval_scores, span_scores
+from finetune.evaluation import evaluate, predict_word_labels, seqeval_scores, span_scores, word_probabilities
 from finetune.model import TokenTagger
+from tests.data_prep.test_bio import valid_bio
 
 
 def aligned_sentences(data, split):
@@ -72,3 +73,12 @@ def test_dataset_json_without_its_keys_is_a_clear_error(ner_dir, tmp_path):
     (damaged / "dataset.json").write_text('{"splits": {}}\n', encoding="utf-8")
     with pytest.raises(InputError, match=r"dataset.json: lacks max_seq_length, vocab_sha256"):
         NerData.load(str(damaged))
+
+
+def test_evaluation_decodes_valid_bio_where_the_argmax_is_not(ner_dir, debug_config):
+    data = NerData.load(ner_dir[0])
+    sentences = data.sentences("dev")
+    tagger = TokenTagger(debug_config.model, len(data.labels))  # untrained: its argmax labels are all over the place
+    argmax = [[data.labels[i] for i in probs.argmax(-1)] for probs in word_probabilities(tagger, data, "dev", sentences)]
+    assert not all(map(valid_bio, argmax))
+    assert all(valid_bio(labels) for labels, _ in predict_word_labels(tagger, data, "dev", sentences))

@@ -116,6 +116,7 @@ def test_tagger_overfits_a_handful_of_sentences_to_f1_one(handful_dir, debug_con
     assert [trial["test"]["f1"] for trial in results["trials"]] == [1.0, 1.0]
     assert results["summary"]["test"]["f1"] == {"mean": 1.0, "std": 0.0}
     assert results["test"]["correct"] == results["test"]["gold"] >= 16
+    assert results["decoding"] == "valid BIO"  # what the scores are of, for readers of results.json and model cards
     for name in ("model_config.json", "labels.json", "results.json", "tokenizer/vocab.txt", "checkpoint/checkpoint"):
         assert (tmp_path / "finetuned" / name).exists(), name
     assert json.loads((tmp_path / "finetuned" / "results.json").read_text())["selected_trial"] in (1, 2)

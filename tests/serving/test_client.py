@@ -44,6 +44,28 @@ def test_windows_of_one_long_sentence_are_decoded_as_one(tokenizer):
     assert [(e["start"], e["end"]) for e in found] == [(0, len(text))]
 
 
+class SwitchingTypeBackend(Backend):
+    """Every word's argmax I-PERSON except the first's, B-GPE: decoded word by word, a GPE then a PERSON entity."""
+
+    labels = ["O", "B-GPE", "I-GPE", "B-PERSON", "I-PERSON"]
+
+    def predict(self, inputs):
+        rows, words = inputs["labeled_positions"].shape
+        probabilities = np.tile(np.array([0.05, 0.05, 0.4, 0.05, 0.45], np.float32), [rows, words, 1])
+        probabilities[:, 0] = [0.1, 0.8, 0.0, 0.1, 0.0]
+        return probabilities.argmax(-1), probabilities
+
+    def label_names(self):
+        return self.labels
+
+
+def test_a_sentence_is_decoded_as_its_likeliest_valid_label_sequence(tokenizer):
+    # B-GPE then I-GPE (0.8 x 0.4 per further word) beats every valid sequence with a PERSON in it.
+    text = "東京都大阪府"
+    [found] = EntityClient(SwitchingTypeBackend(), tokenizer, 64).predict([text])
+    assert [(e["text"], e["type"]) for e in found] == [(text, "GPE")]
+
+
 class SlowParityBackend(Backend):
     """Labels a word B-GPE when its first WordPiece's id is even, taking 20 ms a request, and counts the requests
     under way at once."""

@@ -119,7 +119,8 @@ class EveryWordAnEntity(Backend):
 
     def predict(self, inputs):
         shape = inputs["labeled_positions"].shape
-        return np.full(shape, self.begin, np.int64), np.ones(shape + (len(self.labels),), np.float32)
+        begin = np.full(shape, self.begin, np.int64)
+        return begin, np.eye(len(self.labels), dtype=np.float32)[begin]
 
     def label_names(self):
         return self.labels
