@@ -1,11 +1,11 @@
 """What valid-BIO decoding is worth: fine-tuned taggers scored with each word's argmax label and with the most
 probable valid BIO sequence (data_prep.bio.best_labels, what evaluate and predict use), on the same probabilities.
 
-Each `--model GROUP=DIR` is a fine-tuned dir (its kept checkpoint); taggers of one GROUP (seeds of one recipe) are
-summarised as mean ± std. The best epoch of each was picked by the decoding its finetune run used (valid BIO since
+Each `--model GROUP=DIR` is a fine-tuned dir (its kept checkpoint, scored on the ner-data dir its results.json names);
+taggers of one GROUP (seeds of one recipe) are summarised as mean ± std. The best epoch of each was picked by the decoding its finetune run used (valid BIO since
 this script's commit), so the argmax column is what the same checkpoint scores when decoded the old way.
 
-    python benchmarks/decoding.py --data build/recipe/ner --model random=build/recipe/ft-random-12345 \
+    python benchmarks/decoding.py --model random=build/recipe/ft-random-12345 \
         --model random=build/recipe/ft-random-12346 [--out docs/results.md]
 """
 
@@ -22,6 +22,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from benchmarks.report import machine, write_section  # noqa: E402
+from data_prep import storage  # noqa: E402
 from data_prep.bio import best_labels, decode_bio  # noqa: E402
 from finetune.data import NerData  # noqa: E402
 from finetune.evaluation import span_scores, word_probabilities  # noqa: E402
@@ -36,9 +37,10 @@ def argmax_labels(probabilities: np.ndarray, names: list[str]) -> tuple[list[str
     return [names[i] for i in probabilities.argmax(-1)], probabilities.max(-1).tolist()
 
 
-def scores_by_decoding(model_dir: str, data: NerData) -> tuple[dict, float]:
+def scores_by_decoding(model_dir: str) -> tuple[dict, float]:
     """{(split, decoding): span scores} for one tagger, and best_labels' mean milliseconds per sentence."""
     tagger, _, _ = load_finetuned(model_dir)
+    data = NerData.load(storage.read_json(storage.join(model_dir, "results.json"), "--model")["data"])
     results, seconds, sentences_decoded = {}, 0.0, 0
     for split in SPLITS:
         sentences = data.sentences(split)
@@ -61,8 +63,8 @@ def mean_std(values: list[float]) -> str:
 def report(command: str, models: list[tuple[str, str]], results: dict, milliseconds: list[float]) -> str:
     lines = ["## Decoding: each word's argmax against the most probable valid BIO sequence", "",
              f"Command: `{command}`.", f"Machine: {machine()}.", "",
-             "Entity-level scores (exact character spans) of each tagger's kept checkpoint, decoded both ways from "
-             "the same word probabilities.", "",
+             "Entity-level scores (exact character spans) of each tagger's kept checkpoint on the ner-data it was "
+             "fine-tuned on, decoded both ways from the same word probabilities.", "",
              "| group | fine-tuned dir | split | argmax P | argmax R | argmax F1 | valid-BIO P | valid-BIO R | "
              "valid-BIO F1 | gain |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     gains = collections.defaultdict(lambda: collections.defaultdict(list))
@@ -86,7 +88,6 @@ def report(command: str, models: list[tuple[str, str]], results: dict, milliseco
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="the ner-data dir the taggers were fine-tuned on")
     parser.add_argument("--model", action="append", required=True, metavar="GROUP=DIR",
                         help="a fine-tuned dir and the group (recipe) it belongs to; repeatable")
     parser.add_argument("--out", help="write a section into this file (docs/results.md)")
@@ -97,10 +98,9 @@ def main():
         if not separator or not group or not directory:
             parser.error(f"--model {spec}: expected GROUP=DIR")
         models.append((group, directory))
-    data = NerData.load(args.data)
     results, milliseconds = {}, []
     for _, directory in models:
-        results[directory], ms = scores_by_decoding(directory, data)
+        results[directory], ms = scores_by_decoding(directory)
         milliseconds.append(ms)
     body = report("python benchmarks/decoding.py " + " ".join(sys.argv[1:]), models, results, milliseconds)
     print(body)
