@@ -13,6 +13,7 @@ import argparse
 import collections
 import os
 import pathlib
+import shlex
 import sys
 import time
 
@@ -102,7 +103,7 @@ def main():
     for _, directory in models:
         results[directory], ms = scores_by_decoding(directory)
         milliseconds.append(ms)
-    body = report("python benchmarks/decoding.py " + " ".join(sys.argv[1:]), models, results, milliseconds)
+    body = report("python benchmarks/decoding.py " + shlex.join(sys.argv[1:]), models, results, milliseconds)
     print(body)
     if args.out:
         write_section(args.out, "decoding", body)
