@@ -2,8 +2,9 @@
 probable valid BIO sequence (data_prep.bio.best_labels, what evaluate and predict use), on the same probabilities.
 
 Each `--model GROUP=DIR` is a fine-tuned dir (its kept checkpoint, scored on the ner-data dir its results.json names);
-taggers of one GROUP (seeds of one recipe) are summarised as mean ± std. The best epoch of each was picked by the decoding its finetune run used (valid BIO since
-this script's commit), so the argmax column is what the same checkpoint scores when decoded the old way.
+taggers of one GROUP (seeds of one recipe) are summarised as mean ± sample std, as every results table. The best epoch
+of each was picked by the decoding its finetune run used (valid BIO since this script's commit), so the argmax column
+is what the same checkpoint scores when decoded the old way.
 
     python benchmarks/decoding.py --model random=build/recipe/ft-random-12345 \
         --model random=build/recipe/ft-random-12346 [--out docs/results.md]
@@ -22,6 +23,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from benchmarks.cpu_recipe import mean_std  # noqa: E402
 from benchmarks.report import machine, write_section  # noqa: E402
 from data_prep import storage  # noqa: E402
 from data_prep.bio import best_labels, decode_bio  # noqa: E402
@@ -57,10 +59,6 @@ def scores_by_decoding(model_dir: str) -> tuple[dict, float]:
     return results, 1000 * seconds / sentences_decoded
 
 
-def mean_std(values: list[float]) -> str:
-    return f"{np.mean(values):.4f} ± {np.std(values):.4f}"
-
-
 def report(command: str, models: list[tuple[str, str]], results: dict, milliseconds: list[float]) -> str:
     lines = ["## Decoding: each word's argmax against the most probable valid BIO sequence", "",
              f"Command: `{command}`.", f"Machine: {machine()}.", "",
@@ -76,7 +74,8 @@ def report(command: str, models: list[tuple[str, str]], results: dict, milliseco
             lines.append(f"| {group} | `{directory}` | {split} | {old['precision']:.4f} | {old['recall']:.4f} | "
                          f"{old['f1']:.4f} | {new['precision']:.4f} | {new['recall']:.4f} | {new['f1']:.4f} | "
                          f"{100 * (new['f1'] - old['f1']):+.2f} |")
-    lines += ["", "| group | taggers | split | argmax F1 | valid-BIO F1 | gain (points) |", "|---|---:|---|---:|---:|---:|"]
+    lines += ["", "| group | taggers | split | argmax F1 | valid-BIO F1 | gain (points) |",
+              "|---|---:|---|---:|---:|---:|"]
     for group, by_split in gains.items():
         for split, pairs in by_split.items():
             old, new = [p[0] for p in pairs], [p[1] for p in pairs]
