@@ -331,7 +331,8 @@ def test_shipped_tf_serving_config_parses():
 ])
 def test_tf_serving_script_starts_it_without_server_side_batching(tmp_path, mode, program, expected):
     """TF Serving pads merged requests with each tensor's first element, which corrupts our variable-length
-    inputs, so the script must not turn batching on. The program it runs is a stand-in that records its argv."""
+    inputs, so the script must not turn batching on; a user's own server flags (thread pools) go on after ours.
+    The program it runs is a stand-in that records its argv."""
     bin_dir, base = tmp_path / "bin", tmp_path / "export"
     bin_dir.mkdir()
     base.mkdir()
@@ -339,9 +340,10 @@ def test_tf_serving_script_starts_it_without_server_side_batching(tmp_path, mode
     (bin_dir / program).chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     env.pop("TF_SERVING_IMAGE", None)
-    subprocess.run(["sh", str(REPO / "serving" / "tensorflow_model_server.sh"), mode, str(base)], env=env, check=True,
-                   timeout=60)
-    assert (tmp_path / "argv").read_text().splitlines() == [a.format(base=base) for a in expected]
+    user_flags = ["--tensorflow_intra_op_parallelism=1", "--tensorflow_inter_op_parallelism=2"]
+    subprocess.run(["sh", str(REPO / "serving" / "tensorflow_model_server.sh"), mode, str(base), *user_flags], env=env,
+                   check=True, timeout=60)
+    assert (tmp_path / "argv").read_text().splitlines() == [a.format(base=base) for a in expected] + user_flags
 
 
 def test_only_a_request_without_a_version_means_the_latest(server):
