@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from benchmarks.report import machine, write_section  # noqa: E402
+from benchmarks.report import group_and_dir, machine, write_section  # noqa: E402
 
 CURVE = ("loss", "mlm_accuracy", "rtd_accuracy", "replaced_rate", "rtd_precision", "rtd_recall",
          "examples_per_second")
@@ -135,7 +135,7 @@ def plot(curve: dict, runs: dict[str, dict], path: pathlib.Path, pretraining: st
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pretrain", required=True, help="the pretrain --model-dir")
-    parser.add_argument("--finetuned", action="append", required=True, metavar="INIT=DIR",
+    parser.add_argument("--finetuned", action="append", required=True, type=group_and_dir, metavar="INIT=DIR",
                         help="a fine-tuned dir and the name of its initialisation (repeat; dirs of one name, run with "
                              "other seeds, are merged)")
     parser.add_argument("--commands", required=True, help="a text file with the commands that made the runs")
@@ -149,7 +149,7 @@ def main():
     pretrain = pathlib.Path(args.pretrain)
     curve, seconds = scalars(pretrain / "train")
     runs = {}
-    for name, path in (f.split("=", 1) for f in args.finetuned):  # dirs of one init (other seeds) are merged
+    for name, path in args.finetuned:  # dirs of one init (other seeds) are merged
         run = finetuning(pathlib.Path(path))
         if name in runs:
             runs[name]["results"]["trials"] += run["results"]["trials"]

@@ -24,7 +24,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from benchmarks.cpu_recipe import mean_std  # noqa: E402
-from benchmarks.report import machine, write_section  # noqa: E402
+from benchmarks.report import group_and_dir, machine, write_section  # noqa: E402
 from data_prep import storage  # noqa: E402
 from data_prep.bio import best_labels, decode_bio  # noqa: E402
 from finetune.data import NerData  # noqa: E402
@@ -88,16 +88,11 @@ def report(command: str, models: list[tuple[str, str]], results: dict, milliseco
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", required=True, metavar="GROUP=DIR",
+    parser.add_argument("--model", action="append", required=True, type=group_and_dir, metavar="GROUP=DIR",
                         help="a fine-tuned dir and the group (recipe) it belongs to; repeatable")
     parser.add_argument("--out", help="write a section into this file (docs/results.md)")
     args = parser.parse_args()
-    models = []
-    for spec in args.model:
-        group, separator, directory = spec.partition("=")
-        if not separator or not group or not directory:
-            parser.error(f"--model {spec}: expected GROUP=DIR")
-        models.append((group, directory))
+    models = args.model
     results, milliseconds = {}, []
     for _, directory in models:
         results[directory], ms = scores_by_decoding(directory)

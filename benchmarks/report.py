@@ -1,5 +1,6 @@
 """Writes one benchmark's section into docs/benchmarks.md, leaving the other benchmarks' sections alone."""
 
+import argparse
 import pathlib
 import platform
 import re
@@ -17,6 +18,14 @@ def machine() -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     return f"{cpu}, {len(open('/proc/cpuinfo').read().split('processor')) - 1} cores, Python " \
            f"{platform.python_version()}, commit {commit or 'unknown'}"
+
+
+def group_and_dir(spec: str) -> tuple[str, str]:
+    """argparse type of a GROUP=DIR flag: a run's directory and the group (recipe, init) whose seeds it joins."""
+    group, separator, directory = spec.partition("=")
+    if not separator or not group or not directory:
+        raise argparse.ArgumentTypeError(f"{spec!r}: expected GROUP=DIR")
+    return group, directory
 
 
 def write_section(path: str, name: str, body: str) -> None:
