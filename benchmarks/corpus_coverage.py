@@ -87,23 +87,22 @@ def coverage(sentences: list[Sentence], texts: Texts, splitter: MecabWordSplitte
 
 def test_recall_by_place(model_dir: str, texts: Texts) -> dict[str, float]:
     """The tagger's recall of test's gold entities (exact span and type, valid-BIO decoding) per place."""
-    from data_prep import storage
+    # Imported here: the coverage tables alone need no model.
+    from benchmarks.decoding import tagger_and_its_data
     from data_prep.bio import decode_bio
-    from finetune.data import NerData
-    from finetune.evaluation import predict_word_labels
-    from finetune.trainer import load_finetuned
+    from finetune.evaluation import predict_word_labels, span_scores
 
-    tagger, _, _ = load_finetuned(model_dir, "--tagger")
-    data = NerData.load(storage.read_json(storage.join(model_dir, "results.json"), "--tagger")["data"])
+    tagger, data = tagger_and_its_data(model_dir, "--tagger")
     sentences = data.sentences("test")
-    found, gold = collections.Counter(), collections.Counter()
-    for sentence, (labels, scores) in zip(sentences, predict_word_labels(tagger, data, "test", sentences)):
-        predicted = {(span.start, span.end, span.type) for span in decode_bio(labels, sentence.words, scores)}
-        for entity in sentence.entities:
-            where = texts.place_of_entity(sentence.text, entity)
-            gold[where] += 1
-            found[where] += (entity.start, entity.end, entity.type) in predicted
-    return {where: found[where] / gold[where] for where in PLACES if gold[where]}
+    predicted = [decode_bio(labels, sentence.words, scores) for sentence, (labels, scores)
+                 in zip(sentences, predict_word_labels(tagger, data, "test", sentences))]
+    recalls = {}
+    for where in PLACES:
+        gold = [[e for e in sentence.entities if texts.place_of_entity(sentence.text, e) == where]
+                for sentence in sentences]
+        if any(gold):
+            recalls[where] = span_scores(gold, predicted)["recall"]
+    return recalls
 
 
 def coverage_table(results: dict[str, dict[str, collections.Counter]]) -> str:

@@ -29,6 +29,7 @@ from data_prep import storage  # noqa: E402
 from data_prep.bio import best_labels, decode_bio  # noqa: E402
 from finetune.data import NerData  # noqa: E402
 from finetune.evaluation import span_scores, word_probabilities  # noqa: E402
+from finetune.model import EncoderWithHead  # noqa: E402
 from finetune.trainer import load_finetuned  # noqa: E402
 
 SPLITS = ("dev", "test")
@@ -40,10 +41,15 @@ def argmax_labels(probabilities: np.ndarray, names: list[str]) -> tuple[list[str
     return [names[i] for i in probabilities.argmax(-1)], probabilities.max(-1).tolist()
 
 
+def tagger_and_its_data(model_dir: str, flag: str) -> tuple[EncoderWithHead, NerData]:
+    """A fine-tuned tagger and the ner-data dir its results.json says it was fine-tuned on."""
+    tagger, _, _ = load_finetuned(model_dir, flag)
+    return tagger, NerData.load(storage.read_json(storage.join(model_dir, "results.json"), flag)["data"])
+
+
 def scores_by_decoding(model_dir: str) -> tuple[dict, float]:
     """{(split, decoding): span scores} for one tagger, and best_labels' mean milliseconds per sentence."""
-    tagger, _, _ = load_finetuned(model_dir)
-    data = NerData.load(storage.read_json(storage.join(model_dir, "results.json"), "--model")["data"])
+    tagger, data = tagger_and_its_data(model_dir, "--model")
     results, seconds, sentences_decoded = {}, 0.0, 0
     for split in SPLITS:
         sentences = data.sentences(split)
