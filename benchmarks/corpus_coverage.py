@@ -14,18 +14,18 @@ dir, scored on the ner-data its results.json names) adds its test recall per pla
 
 import argparse
 import collections
-import os
 import pathlib
 import shlex
 import sys
 import unicodedata
 from dataclasses import dataclass
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from benchmarks.report import group_and_dir, hide_tensorflow_start_up, machine, write_section  # noqa: E402
+if __name__ == "__main__":
+    hide_tensorflow_start_up()  # before TensorFlow loads
 
 from benchmarks.cpu_recipe import mean_std  # noqa: E402
-from benchmarks.report import group_and_dir, machine, write_section  # noqa: E402
 from data_prep.entities import Entity, Sentence  # noqa: E402
 from data_prep.gsd import load_split  # noqa: E402
 from data_prep.words import MecabWordSplitter  # noqa: E402

@@ -10,7 +10,6 @@ processes on a larger copy of the corpus (wall clock, process start-up included)
 
 import argparse
 import atexit
-import os
 import pathlib
 import random
 import shutil
@@ -19,12 +18,13 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from benchmarks.report import hide_tensorflow_start_up, machine, write_section  # noqa: E402
+if __name__ == "__main__":
+    hide_tensorflow_start_up()  # before TensorFlow loads
 
 from transformers import AutoTokenizer  # noqa: E402
 
-from benchmarks.report import machine, write_section  # noqa: E402
 from data_prep.config import CorpusConfig, PretrainingDataConfig, VocabConfig  # noqa: E402
 from data_prep.corpus import documents_from_source, read_documents, write_corpus  # noqa: E402
 from data_prep.pretraining_data import ExampleBuilder, build_pretraining_data, pack_documents  # noqa: E402

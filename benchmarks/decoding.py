@@ -12,19 +12,19 @@ is what the same checkpoint scores when decoded the old way.
 
 import argparse
 import collections
-import os
 import pathlib
 import shlex
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from benchmarks.report import group_and_dir, hide_tensorflow_start_up, machine, write_section  # noqa: E402
+if __name__ == "__main__":
+    hide_tensorflow_start_up()  # before TensorFlow loads
 
 import numpy as np  # noqa: E402
 
 from benchmarks.cpu_recipe import mean_std  # noqa: E402
-from benchmarks.report import group_and_dir, machine, write_section  # noqa: E402
 from data_prep import storage  # noqa: E402
 from data_prep.bio import best_labels, decode_bio  # noqa: E402
 from finetune.data import NerData  # noqa: E402

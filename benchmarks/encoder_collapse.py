@@ -10,18 +10,18 @@ the same to the tagger that starts there, which then has to undo it.
 """
 
 import argparse
-import os
 import pathlib
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from benchmarks.report import hide_tensorflow_start_up, machine, write_section  # noqa: E402
+if __name__ == "__main__":
+    hide_tensorflow_start_up()  # before TensorFlow loads
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from benchmarks.report import machine, write_section  # noqa: E402
 from data_prep.config import load_config  # noqa: E402
 from data_prep.tokenizer import JapaneseTokenizer  # noqa: E402
 from finetune.data import NerData  # noqa: E402

@@ -20,14 +20,15 @@ import subprocess
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from benchmarks.report import hide_tensorflow_start_up, machine, write_section  # noqa: E402
+if __name__ == "__main__":
+    hide_tensorflow_start_up()  # before TensorFlow loads
 
 import numpy as np  # noqa: E402
 import tqdm  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from benchmarks.report import machine, write_section  # noqa: E402
 from benchmarks.serving import huggingface_pipeline, measure, small_tagger_exports, test_texts  # noqa: E402
 from serving.backends import SavedModelBackend  # noqa: E402
 from serving.client import REQUESTS_IN_FLIGHT, EntityClient  # noqa: E402

@@ -17,15 +17,16 @@ import statistics
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"  # read when TensorFlow loads
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from benchmarks.report import hide_tensorflow_start_up, machine, write_section  # noqa: E402
+if __name__ == "__main__":
+    hide_tensorflow_start_up()  # before TensorFlow loads
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from benchmarks.latency import median_ms, request_batches  # noqa: E402
-from benchmarks.report import machine, write_section  # noqa: E402
 from benchmarks.serving import small_tagger_exports  # noqa: E402
 from export.contract import SERVING_SIGNATURE  # noqa: E402
 from serving.features import text_windows  # noqa: E402

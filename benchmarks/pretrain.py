@@ -13,13 +13,14 @@ import statistics
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from benchmarks.report import hide_tensorflow_start_up, machine, write_section  # noqa: E402
+if __name__ == "__main__":
+    hide_tensorflow_start_up()  # before TensorFlow loads
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from benchmarks.report import machine, write_section  # noqa: E402
 from data_prep.config import ModelConfig, load_config  # noqa: E402
 from pretrain.model import EncoderSize, SpecialIds  # noqa: E402
 from pretrain.trainer import Pretraining  # noqa: E402

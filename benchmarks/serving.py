@@ -19,13 +19,14 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from benchmarks.report import hide_tensorflow_start_up, machine, write_section  # noqa: E402
+if __name__ == "__main__":
+    hide_tensorflow_start_up()  # before TensorFlow loads
 
 import numpy as np  # noqa: E402
 
 from benchmarks.finetune import huggingface_config  # noqa: E402
-from benchmarks.report import machine, write_section  # noqa: E402
 from data_prep import storage  # noqa: E402
 from data_prep.bio import label_names  # noqa: E402
 from data_prep.config import load_config  # noqa: E402

@@ -9,7 +9,6 @@ the last minute within 1.5× of the second's.
 """
 
 import argparse
-import os
 import pathlib
 import re
 import signal
@@ -20,10 +19,11 @@ import sys
 import threading
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from benchmarks.report import hide_tensorflow_start_up, machine, write_section  # noqa: E402
+if __name__ == "__main__":
+    hide_tensorflow_start_up()  # before TensorFlow loads
 
-from benchmarks.report import machine, write_section  # noqa: E402
 from data_prep.gsd import load_split  # noqa: E402
 from serving.client import EntityClient  # noqa: E402
 from serving.versions import find_version  # noqa: E402
@@ -52,7 +52,8 @@ def soak(base_path: str, minutes: int, clients: int) -> tuple[list[dict], float]
     """Per-minute rows, and the server's resident MB when the clients started."""
     grpc_port, rest_port = free_port(), free_port()
     server = subprocess.Popen([sys.executable, "-c", CONSOLE, "serve", "--model-base-path", base_path, "--grpc-port",
-                               str(grpc_port), "--rest-port", str(rest_port)], stdout=subprocess.PIPE, text=True)
+                               str(grpc_port), "--rest-port", str(rest_port)], stdout=subprocess.PIPE, text=True,
+                              stderr=sys.stderr)  # this process's own errors stream: its descriptor 2 is hidden
     try:
         if not server.stdout.readline().startswith("serve:"):
             raise SystemExit(f"soak: `electra-ja serve` did not start (exit {server.wait()})")
