@@ -6,7 +6,7 @@ Example:
     batches = data.dataset("train", batch_size=32, training=True, seed=1)   # (features, labels) pairs
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import tensorflow as tf
 
@@ -25,6 +25,9 @@ class NerData:
     directory: str
     description: dict
     labels: list[str]
+    # Evaluation batches by (split, batch size, fixed length), built once: dev is scored after every epoch, and
+    # building a pipeline (tracing its parse and padding functions) took longer than scoring a small dev split.
+    _evaluation_batches: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     command, task = "ner-data", None  # what writes such a dir, and its dataset.json "task" (class attributes)
 
     @classmethod
@@ -73,7 +76,17 @@ class NerData:
 
     def dataset(self, split: str, batch_size: int, training: bool = False, seed: int = 0,
                 fixed_length: bool = False, max_examples: int = 0) -> tf.data.Dataset:
-        """(features, labels) batches; labels are -1 past each window's words (see `batches`)."""
+        """(features, labels) batches (see `batches`); evaluation batches are built once per data dir and shape."""
+        if training:
+            return self._batches(split, batch_size, True, seed, fixed_length, max_examples)
+        key = (split, batch_size, fixed_length)
+        if key not in self._evaluation_batches:
+            self._evaluation_batches[key] = self._batches(split, batch_size, False, seed, fixed_length, max_examples)
+        return self._evaluation_batches[key]
+
+    def _batches(self, split: str, batch_size: int, training: bool, seed: int, fixed_length: bool,
+                 max_examples: int) -> tf.data.Dataset:
+        """Labels are -1 past each window's words."""
         length = self.max_seq_length
         spec = {name: tf.io.FixedLenFeature([length], tf.int64) for name in FEATURES}
 
@@ -99,9 +112,9 @@ class ClsData(NerData):
     def texts(self, split: str) -> list[dict]:
         return read_texts(self.split_file(split, "jsonl"))
 
-    def dataset(self, split: str, batch_size: int, training: bool = False, seed: int = 0,
-                fixed_length: bool = False, max_examples: int = 0) -> tf.data.Dataset:
-        """(features, label) batches, a label per window (see `batches`)."""
+    def _batches(self, split: str, batch_size: int, training: bool, seed: int, fixed_length: bool,
+                 max_examples: int) -> tf.data.Dataset:
+        """A label per window."""
         length = self.max_seq_length
         spec = {name: tf.io.FixedLenFeature([length], tf.int64) for name in CLS_FEATURES}
         spec["label_ids"] = tf.io.FixedLenFeature([1], tf.int64)

@@ -32,6 +32,11 @@ def test_evaluation_batches_keep_file_order_and_answer_as_fixed_length_ones(ner_
     dynamic = list(data.dataset("dev", 4))
     fixed = list(data.dataset("dev", 4, fixed_length=True))
     assert len(dynamic) == len(fixed) and sum(len(f["input_ids"]) for f, _ in dynamic) == data.examples("dev")
+    # Scoring dev after every epoch builds its pipeline once, and iterating it again gives the same batches.
+    assert data.dataset("dev", 4) is data.dataset("dev", 4) and data.dataset("dev", 8) is not data.dataset("dev", 4)
+    again = list(data.dataset("dev", 4))
+    assert all(np.array_equal(a["input_ids"], b["input_ids"]) for (a, _), (b, _) in zip(dynamic, again))
+    assert data.dataset("train", 4, training=True) is not data.dataset("train", 4, training=True)
     assert any(f["input_ids"].shape[1] < data.max_seq_length for f, _ in dynamic)
     for (short, short_labels), (full, full_labels) in zip(dynamic, fixed):
         width = short["input_ids"].shape[1]
