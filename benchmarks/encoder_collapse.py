@@ -31,13 +31,20 @@ from finetune.trainer import Initialization  # noqa: E402
 
 def layer_similarities(tagger: TokenTagger, features) -> list[float]:
     """Mean cosine similarity between different real tokens of a window, per layer (embeddings first)."""
+    mask = features["input_mask"].numpy().astype(bool)
+    return [_mean_pairwise_cosine(h.numpy(), mask) for h in layer_states(tagger, features)]
+
+
+def layer_states(tagger: TokenTagger, features) -> list[tf.Tensor]:
+    """The [batch, positions, hidden] states the encoder computes, per layer: embeddings (projected to the hidden
+    size, as the first layer reads them) first, then each transformer layer's output."""
     mask = tf.cast(features["input_mask"], tf.bool)
     x = tagger.embeddings(tf.cast(features["input_ids"], tf.int32), tf.cast(features["segment_ids"], tf.int32))
     encoder = tagger.encoder
     states = [x if encoder.project is None else encoder.project(x)]
     for block in encoder.blocks:
         states.append(block(states[-1], padding_mask=mask))
-    return [_mean_pairwise_cosine(h.numpy(), mask.numpy()) for h in states]
+    return states
 
 
 def _mean_pairwise_cosine(hidden: np.ndarray, mask: np.ndarray) -> float:

@@ -64,12 +64,18 @@ def word_probabilities(tagger, data: NerData, split: str, sentences: list[Labele
     # predict_on_batch compiles once per model, so scoring dev after every epoch does not retrace.
     window_probs = [row for features, _ in data.dataset(split, batch_size, fixed_length=fixed_length)
                     for row in softmax(np.asarray(tagger.predict_on_batch(features)))]
+    return stitch_windows(window_probs, data, split, sentences)
+
+
+def stitch_windows(window_rows: list[np.ndarray], data: NerData, split: str,
+                   sentences: list[LabeledSentence]) -> list[np.ndarray]:
+    """Per-sentence [words, ...] arrays from per-window rows in the split's order (each row padded past its words)."""
     expected = sum(len(s.windows) for s in sentences)
-    if len(window_probs) != expected:
-        raise InputError(f"--data: {data.split_file(split, 'tfrecord')} has {len(window_probs)} examples, "
+    if len(window_rows) != expected:
+        raise InputError(f"--data: {data.split_file(split, 'tfrecord')} has {len(window_rows)} examples, "
                          f"{data.split_file(split, 'jsonl')} {expected} windows (not from the same ner-data run)")
-    examples = iter(window_probs)
-    return [np.concatenate([next(examples)[:end - first] for first, end in sentence.windows])
+    rows = iter(window_rows)
+    return [np.concatenate([next(rows)[:end - first] for first, end in sentence.windows])
             for sentence in sentences]
 
 
@@ -81,7 +87,13 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def evaluate(tagger, data: NerData, split: str, batch_size: int = 64, fixed_length: bool = False) -> dict:
     """Char-span scores (overall, per type) with seqeval's word-level scores under "seqeval"."""
     sentences = data.sentences(split)
-    predictions = predict_word_labels(tagger, data, split, sentences, batch_size, fixed_length)
+    return score_probabilities(sentences, word_probabilities(tagger, data, split, sentences, batch_size, fixed_length),
+                               data.labels)
+
+
+def score_probabilities(sentences: list[LabeledSentence], probabilities: list[np.ndarray], labels: list[str]) -> dict:
+    """`evaluate`'s scores of per-sentence [words, labels] probabilities, each decoded as its likeliest valid BIO."""
+    predictions = [best_labels(probs, labels) for probs in probabilities]
     predicted_spans = [decode_bio(labels, s.words, scores) for s, (labels, scores) in zip(sentences, predictions)]
     scores = span_scores([s.entities for s in sentences], predicted_spans)
     scores["seqeval"] = seqeval_scores([s.word_labels for s in sentences], [labels for labels, _ in predictions])
