@@ -1,7 +1,8 @@
 """What can a tagger read off the encoder it starts from, before fine-tuning changes it? A linear probe per layer.
 
 For each `--init GROUP=INIT` (INIT: `random`, a pretrain dir or one of its `encoder/ckpt-N`), the encoder fine-tuning
-would start from is frozen. Per layer (embeddings, then each transformer layer), a softmax regression learns every
+would start from is frozen; INIT may also be a fine-tuned dir, whose encoder (not its classifier) is probed as a
+reference: an encoder that fine-tuning has taught what the tagger needs. Per layer (embeddings, then each transformer layer), a softmax regression learns every
 GSD train word's BIO label from the layer's state at the word's first WordPiece (each feature standardised over the
 train words), and is scored as fine-tuned taggers are: a sentence's word probabilities, its windows stitched back,
 decoded as the likeliest valid BIO sequence, entity F1 over exact character spans, on dev and test. Nothing in the
@@ -26,15 +27,17 @@ if __name__ == "__main__":
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from tensorflow.io import gfile  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from benchmarks.encoder_collapse import layer_states  # noqa: E402
+from data_prep import storage  # noqa: E402
 from data_prep.config import load_config  # noqa: E402
 from data_prep.tokenizer import JapaneseTokenizer  # noqa: E402
 from finetune.data import NerData  # noqa: E402
 from finetune.evaluation import score_probabilities, softmax, stitch_windows  # noqa: E402
 from finetune.model import TokenTagger  # noqa: E402
-from finetune.trainer import Initialization  # noqa: E402
+from finetune.trainer import Initialization, load_finetuned  # noqa: E402
 
 SPLITS = ("train", "dev", "test")
 
@@ -84,14 +87,24 @@ class LayerProbes:
         return softmax(np.asarray(self.model.predict_on_batch(self._standardised(states))))
 
 
-def probe_scores(init: str, seed: int, config, data: NerData, tokenizer: JapaneseTokenizer, epochs: int) -> dict:
-    """{split: {"f1": [per layer], "loss": [per layer]}} of one start's probes on dev and test; the loss is the
-    mean cross-entropy of a word's gold label (nats), smoother than F1, which hangs on whole entities."""
+def frozen_tagger(init: str, seed: int, config, data: NerData, tokenizer: JapaneseTokenizer) -> TokenTagger:
+    """The tagger whose encoder is probed: a fine-tuned dir's own, else the start fine-tuning's trial of `seed`
+    would take (`random` draws the weights it would)."""
+    if gfile.exists(storage.join(init, "results.json")):
+        tagger, _, _ = load_finetuned(init, "--init")
+        return tagger
     resolved = Initialization.resolve(init, config, data, tokenizer)
-    keras.utils.set_random_seed(seed)  # `random` draws the weights fine-tuning's trial of this seed would
+    keras.utils.set_random_seed(seed)
     tagger = TokenTagger(resolved.model, len(data.labels))
     tagger.build_variables()
     resolved.load_into(tagger)
+    return tagger
+
+
+def probe_scores(init: str, seed: int, config, data: NerData, tokenizer: JapaneseTokenizer, epochs: int) -> dict:
+    """{split: {"f1": [per layer], "loss": [per layer]}} of one start's probes on dev and test; the loss is the
+    mean cross-entropy of a word's gold label (nats), smoother than F1, which hangs on whole entities."""
+    tagger = frozen_tagger(init, seed, config, data, tokenizer)
     states = {split: word_states(tagger, data, split) for split in SPLITS}
     train_windows, train_labels = states["train"]
     probes = LayerProbes(np.concatenate(train_windows), np.concatenate(train_labels), len(data.labels), seed, epochs)
@@ -128,7 +141,7 @@ def main():
     parser.add_argument("--data", required=True, help="an ner-data dir")
     parser.add_argument("--config", required=True, help="its model section sizes `random` starts")
     parser.add_argument("--init", action="append", required=True, type=group_and_dir, metavar="GROUP=INIT",
-                        help="random, a pretrain dir or encoder/ckpt-N; repeat a group for more runs of it")
+                        help="random, a pretrain dir, encoder/ckpt-N or a fine-tuned dir; repeat a group for more runs of it")
     parser.add_argument("--epochs", type=int, default=20, help="passes of each probe over the train words")
     parser.add_argument("--out", help="write a section into this file (docs/results.md)")
     args = parser.parse_args()
@@ -155,7 +168,9 @@ Command: `{command}`. Machine: {machine()}.
 The encoder each start gives fine-tuning, frozen; per layer, a softmax regression from the state at each GSD train
 word's first WordPiece to its BIO label (features standardised over train words, Adam 1e-2, batch 512, {args.epochs}
 epochs), scored as the taggers are (likeliest valid BIO sequence, entity F1 over exact character spans), and by the
-mean cross-entropy of each word's gold label (nats; lower is better); mean ± std over a group's runs.
+mean cross-entropy of each word's gold label (nats; lower is better); mean ± std over a group's runs. A fine-tuned
+dir's row probes its encoder as fine-tuning left it (its own classifier unused): a reference for what the probe reads
+off an encoder that holds what the tagger needs.
 
 Test F1:
 
