@@ -1,8 +1,9 @@
 """Does pretraining leave the discriminator's token representations more alike than random weights do?
 
 For each `--init` (`random`, a pretrain dir, or one of its `encoder/ckpt-N`), the encoder a tagger would start
-fine-tuning from reads the dev windows of an ner-data dir; per layer (0 = embeddings) it reports the mean cosine
-similarity between the hidden states of different real tokens of a window. Near 1 means collapse: every token looks
+fine-tuning from (for a fine-tuned dir, the one fine-tuning left) reads the dev windows of an ner-data dir; per layer
+(0 = embeddings) it reports the mean cosine similarity between the hidden states of different real tokens of a
+window. Near 1 means collapse: every token looks
 the same to the tagger that starts there, which then has to undo it.
 
     python benchmarks/encoder_collapse.py --data build/recipe/ner --config configs/cpu.yaml \
@@ -21,12 +22,14 @@ if __name__ == "__main__":
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from tensorflow.io import gfile  # noqa: E402
 
+from data_prep import storage  # noqa: E402
 from data_prep.config import load_config  # noqa: E402
 from data_prep.tokenizer import JapaneseTokenizer  # noqa: E402
 from finetune.data import NerData  # noqa: E402
 from finetune.model import TokenTagger  # noqa: E402
-from finetune.trainer import Initialization  # noqa: E402
+from finetune.trainer import Initialization, load_finetuned  # noqa: E402
 
 
 def layer_similarities(tagger: TokenTagger, features) -> list[float]:
@@ -36,15 +39,24 @@ def layer_similarities(tagger: TokenTagger, features) -> list[float]:
 
 
 def layer_states(tagger: TokenTagger, features) -> list[tf.Tensor]:
-    """The [batch, positions, hidden] states the encoder computes, per layer: embeddings (projected to the hidden
-    size, as the first layer reads them) first, then each transformer layer's output."""
-    mask = tf.cast(features["input_mask"], tf.bool)
-    x = tagger.embeddings(tf.cast(features["input_ids"], tf.int32), tf.cast(features["segment_ids"], tf.int32))
-    encoder = tagger.encoder
-    states = [x if encoder.project is None else encoder.project(x)]
-    for block in encoder.blocks:
-        states.append(block(states[-1], padding_mask=mask))
-    return states
+    """The [batch, positions, hidden] states of a window batch per layer, embeddings first (no dropout)."""
+    embeddings = tagger.embeddings(tf.cast(features["input_ids"], tf.int32),
+                                   tf.cast(features["segment_ids"], tf.int32))
+    return tagger.encoder.hidden_states(embeddings, features["input_mask"])
+
+
+def start_tagger(init: str, seed: int, config, data: NerData, tokenizer: JapaneseTokenizer) -> TokenTagger:
+    """The tagger a fine-tuning trial of `seed` would start from `init` (`random` draws the weights it would), or,
+    when `init` is a fine-tuned dir, the tagger fine-tuning made there."""
+    if gfile.exists(storage.join(init, "results.json")):
+        tagger, _, _ = load_finetuned(init, "--init")
+        return tagger
+    resolved = Initialization.resolve(init, config, data, tokenizer)
+    keras.utils.set_random_seed(seed)
+    tagger = TokenTagger(resolved.model, len(data.labels))
+    tagger.build_variables()
+    resolved.load_into(tagger)
+    return tagger
 
 
 def _mean_pairwise_cosine(hidden: np.ndarray, mask: np.ndarray) -> float:
@@ -62,7 +74,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="an ner-data dir (its dev windows are read)")
     parser.add_argument("--config", required=True)
-    parser.add_argument("--init", action="append", required=True, help="random, a pretrain dir or encoder/ckpt-N")
+    parser.add_argument("--init", action="append", required=True,
+                        help="random, a pretrain dir, encoder/ckpt-N or a fine-tuned dir")
     parser.add_argument("--windows", type=int, default=256)
     parser.add_argument("--out", help="write a section into this file (docs/results.md)")
     args = parser.parse_args()
@@ -72,11 +85,7 @@ def main():
     features, _ = next(iter(data.dataset("dev", args.windows)))
     rows = {}
     for init in args.init:
-        resolved = Initialization.resolve(init, config, data, tokenizer)
-        keras.utils.set_random_seed(config.finetune.seed)  # `random` as fine-tuning's first trial draws it
-        tagger = TokenTagger(resolved.model, len(data.labels))
-        tagger.build_variables()
-        resolved.load_into(tagger)
+        tagger = start_tagger(init, config.finetune.seed, config, data, tokenizer)  # as fine-tuning's first trial
         rows[init] = layer_similarities(tagger, features)
         print(f"{init}: " + "  ".join(f"{s:.3f}" for s in rows[init]), flush=True)
     if args.out:

@@ -2,13 +2,14 @@
 
 For each `--init GROUP=INIT` (INIT: `random`, a pretrain dir or one of its `encoder/ckpt-N`), the encoder fine-tuning
 would start from is frozen; INIT may also be a fine-tuned dir, whose encoder (not its classifier) is probed as a
-reference: an encoder that fine-tuning has taught what the tagger needs. Per layer (embeddings, then each transformer layer), a softmax regression learns every
-GSD train word's BIO label from the layer's state at the word's first WordPiece (each feature standardised over the
-train words), and is scored as fine-tuned taggers are: a sentence's word probabilities, its windows stitched back,
-decoded as the likeliest valid BIO sequence, entity F1 over exact character spans, on dev and test. Nothing in the
-encoder moves, so the probe measures what a start brings, where fine-tuning (which rewrites every layer) measures
-what it ends at. A group's INITs are its runs: the n-th `random` of a group draws the weights fine-tuning's n-th
-trial would (seed `finetune.seed` + n), and each run's probe trains with that seed.
+reference: an encoder that fine-tuning has taught what the tagger needs. Per layer (embeddings, then each transformer
+layer), a softmax regression learns every GSD train word's BIO label from the layer's state at the word's first
+WordPiece (each feature standardised over the train words), and is scored as fine-tuned taggers are: a sentence's
+word probabilities, its windows stitched back, decoded as the likeliest valid BIO sequence, entity F1 over exact
+character spans, on dev and test. Nothing in the encoder moves, so the probe measures what a start brings, where
+fine-tuning (which rewrites every layer) measures what it ends at. A group's INITs are its runs: the n-th `random` of
+a group draws the weights fine-tuning's n-th trial would (seed `finetune.seed` + n), and each run's probe trains with
+that seed.
 
     python benchmarks/linear_probe.py --data build/recipe/ner --config configs/cpu.yaml \\
         --init random=random --init random=random --init pretrained=build/recipe/pretrain [--out docs/results.md]
@@ -27,31 +28,33 @@ if __name__ == "__main__":
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from tensorflow.io import gfile  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from benchmarks.encoder_collapse import layer_states  # noqa: E402
-from data_prep import storage  # noqa: E402
+from benchmarks.cpu_recipe import mean_std  # noqa: E402
+from benchmarks.encoder_collapse import layer_states, start_tagger  # noqa: E402
 from data_prep.config import load_config  # noqa: E402
 from data_prep.tokenizer import JapaneseTokenizer  # noqa: E402
 from finetune.data import NerData  # noqa: E402
 from finetune.evaluation import score_probabilities, softmax, stitch_windows  # noqa: E402
 from finetune.model import TokenTagger  # noqa: E402
-from finetune.trainer import Initialization, load_finetuned  # noqa: E402
+
 
 SPLITS = ("train", "dev", "test")
 
 
-def word_states(tagger: TokenTagger, data: NerData, split: str, batch_size: int = 64):
-    """Per window of the split (in file order): [words, layers, hidden] states at its words' first WordPieces, and
-    the words' label ids."""
+def word_states(tagger: TokenTagger, data: NerData, splits=SPLITS, batch_size: int = 64) -> dict:
+    """{split: (windows, labels)}: per window of the split (in file order), [words, layers, hidden] states at its
+    words' first WordPieces and the words' label ids."""
     @tf.function(reduce_retracing=True)
     def gathered(features):
         states = tf.stack(layer_states(tagger, features), axis=2)  # [batch, positions, layers, hidden]
         return tf.gather(states, tf.cast(features["labeled_positions"], tf.int32), batch_dims=1)
 
+    return {split: _window_rows(gathered, data.dataset(split, batch_size), split) for split in splits}
+
+
+def _window_rows(gathered, batches, split: str):
     windows, labels = [], []
-    batches = data.dataset(split, batch_size)
     for features, batch_labels in tqdm(batches, desc=f"{split} states", unit="batch", mininterval=10, leave=False):
         for row, row_labels in zip(gathered(features).numpy(), batch_labels.numpy()):
             words = int((row_labels >= 0).sum())  # a window's words come first, then -1 labels
@@ -61,8 +64,8 @@ def word_states(tagger: TokenTagger, data: NerData, split: str, batch_size: int 
 
 
 class LayerProbes:
-    """One softmax regression per layer, trained together (separate weights, the sum of their losses; Adam's
-    updates do not depend on that scale), on standardised features."""
+    """One softmax regression per layer, trained together (separate weights; the loss is the mean of theirs, and
+    Adam's updates do not depend on that 1/layers scale), on standardised features."""
 
     def __init__(self, states: np.ndarray, labels: np.ndarray, num_labels: int, seed: int, epochs: int,
                  batch_size: int = 512, learning_rate: float = 1e-2):
@@ -80,41 +83,28 @@ class LayerProbes:
     def _standardised(self, states: np.ndarray) -> np.ndarray:
         return (states - self.mean) / self.std
 
-    def probabilities(self, states: np.ndarray) -> np.ndarray:
-        """[words, layers, labels] probabilities of [words, layers, hidden] states."""
-        if len(states) == 0:
-            return np.zeros([0, *self.model.output_shape[1:]], np.float32)
-        return softmax(np.asarray(self.model.predict_on_batch(self._standardised(states))))
-
-
-def frozen_tagger(init: str, seed: int, config, data: NerData, tokenizer: JapaneseTokenizer) -> TokenTagger:
-    """The tagger whose encoder is probed: a fine-tuned dir's own, else the start fine-tuning's trial of `seed`
-    would take (`random` draws the weights it would)."""
-    if gfile.exists(storage.join(init, "results.json")):
-        tagger, _, _ = load_finetuned(init, "--init")
-        return tagger
-    resolved = Initialization.resolve(init, config, data, tokenizer)
-    keras.utils.set_random_seed(seed)
-    tagger = TokenTagger(resolved.model, len(data.labels))
-    tagger.build_variables()
-    resolved.load_into(tagger)
-    return tagger
+    def probabilities(self, windows: list[np.ndarray]) -> list[np.ndarray]:
+        """[words, layers, labels] probabilities of each window's [words, layers, hidden] states."""
+        states = np.concatenate(windows)
+        probabilities = softmax(np.asarray(self.model.predict(self._standardised(states), batch_size=4096,
+                                                              verbose=0)))
+        return np.split(probabilities, np.cumsum([len(w) for w in windows])[:-1])
 
 
 def probe_scores(init: str, seed: int, config, data: NerData, tokenizer: JapaneseTokenizer, epochs: int) -> dict:
     """{split: {"f1": [per layer], "loss": [per layer]}} of one start's probes on dev and test; the loss is the
     mean cross-entropy of a word's gold label (nats), smoother than F1, which hangs on whole entities."""
-    tagger = frozen_tagger(init, seed, config, data, tokenizer)
-    states = {split: word_states(tagger, data, split) for split in SPLITS}
+    states = word_states(start_tagger(init, seed, config, data, tokenizer), data)
     train_windows, train_labels = states["train"]
     probes = LayerProbes(np.concatenate(train_windows), np.concatenate(train_labels), len(data.labels), seed, epochs)
+    layers = train_windows[0].shape[1]
     scores = {}
     for split in SPLITS[1:]:
         sentences = data.sentences(split)
         windows, labels = states[split]
-        window_probs = [probes.probabilities(w) for w in windows]
+        window_probs = probes.probabilities(windows)
         per_sentence = stitch_windows(window_probs, data, split, sentences)
-        layers = train_windows[0].shape[1]
+        # [words, layers]: each word's gold-label probability under every layer's probe
         gold = np.concatenate([probs[np.arange(len(probs)), :, ids] for probs, ids in zip(window_probs, labels)])
         scores[split] = {
             "f1": [score_probabilities(sentences, [p[:, k] for p in per_sentence], data.labels)["f1"]
@@ -123,15 +113,15 @@ def probe_scores(init: str, seed: int, config, data: NerData, tokenizer: Japanes
     return scores
 
 
-def mean_std(values: list[float]) -> str:
-    return f"{np.mean(values):.4f} ± {np.std(values):.4f}" if len(values) > 1 else f"{values[0]:.4f}"
+def _cell(values: list[float]) -> str:
+    return mean_std(values) if len(values) > 1 else f"{values[0]:.4f}"
 
 
 def table(split: str, metric: str, groups: dict[str, list[dict]]) -> str:
     layers = len(next(iter(groups.values()))[0][split][metric])
     header = f"| start | runs | {' | '.join(['embeddings', *(f'layer {i}' for i in range(1, layers))])} |"
     rows = [f"| {group} | {len(runs)} | "
-            + " | ".join(mean_std([run[split][metric][k] for run in runs]) for k in range(layers)) + " |"
+            + " | ".join(_cell([run[split][metric][k] for run in runs]) for k in range(layers)) + " |"
             for group, runs in groups.items()]
     return "\n".join([header, "|---|---:|" + "---:|" * layers, *rows])
 
@@ -141,7 +131,8 @@ def main():
     parser.add_argument("--data", required=True, help="an ner-data dir")
     parser.add_argument("--config", required=True, help="its model section sizes `random` starts")
     parser.add_argument("--init", action="append", required=True, type=group_and_dir, metavar="GROUP=INIT",
-                        help="random, a pretrain dir, encoder/ckpt-N or a fine-tuned dir; repeat a group for more runs of it")
+                        help="random, a pretrain dir, encoder/ckpt-N or a fine-tuned dir; repeat a group for more "
+                             "runs of it")
     parser.add_argument("--epochs", type=int, default=20, help="passes of each probe over the train words")
     parser.add_argument("--out", help="write a section into this file (docs/results.md)")
     args = parser.parse_args()

@@ -91,9 +91,10 @@ def evaluate(tagger, data: NerData, split: str, batch_size: int = 64, fixed_leng
                                data.labels)
 
 
-def score_probabilities(sentences: list[LabeledSentence], probabilities: list[np.ndarray], labels: list[str]) -> dict:
+def score_probabilities(sentences: list[LabeledSentence], probabilities: list[np.ndarray],
+                        label_names: list[str]) -> dict:
     """`evaluate`'s scores of per-sentence [words, labels] probabilities, each decoded as its likeliest valid BIO."""
-    predictions = [best_labels(probs, labels) for probs in probabilities]
+    predictions = [best_labels(probs, label_names) for probs in probabilities]
     predicted_spans = [decode_bio(labels, s.words, scores) for s, (labels, scores) in zip(sentences, predictions)]
     scores = span_scores([s.entities for s in sentences], predicted_spans)
     scores["seqeval"] = seqeval_scores([s.word_labels for s in sentences], [labels for labels, _ in predictions])

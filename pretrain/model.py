@@ -99,11 +99,15 @@ class Encoder(keras.layers.Layer):
         ]
 
     def call(self, embeddings, input_mask, training=False):
-        x = self.project(embeddings) if self.project is not None else embeddings
+        return self.hidden_states(embeddings, input_mask, training)[-1]
+
+    def hidden_states(self, embeddings, input_mask, training=False) -> list:
+        """What each layer reads and writes: the embeddings (projected when sizes differ), then every layer's output."""
+        states = [self.project(embeddings) if self.project is not None else embeddings]
         padding_mask = tf.cast(input_mask, tf.bool)
         for block in self.blocks:
-            x = block(x, padding_mask=padding_mask, training=training)
-        return x
+            states.append(block(states[-1], padding_mask=padding_mask, training=training))
+        return states
 
 
 class DiscriminatorHead(keras.layers.Layer):
