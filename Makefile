@@ -19,7 +19,7 @@ $(BENCH_INSTALLED): $(INSTALLED)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	touch $@
 
-# Two worker processes, each test file whole in one of them (its module fixtures built once): 13-15 minutes on 2
+# Two worker processes, each test file whole in one of them (its module fixtures built once): 13-16 minutes on 2
 # cores instead of 24, as most of a test's time is tracing TensorFlow functions, one core's work.
 test: $(INSTALLED)
 	$(PY) -m pytest --numprocesses 2 --dist loadfile tests
