@@ -3,8 +3,7 @@
 For each `--init` (`random`, a pretrain dir, or one of its `encoder/ckpt-N`), the encoder a tagger would start
 fine-tuning from (for a fine-tuned dir, the one fine-tuning left) reads the dev windows of an ner-data dir; per layer
 (0 = embeddings) it reports the mean cosine similarity between the hidden states of different real tokens of a
-window. Near 1 means collapse: every token looks
-the same to the tagger that starts there, which then has to undo it.
+window. Near 1 means collapse: every token looks the same to the tagger that starts there, which then has to undo it.
 
     python benchmarks/encoder_collapse.py --data build/recipe/ner --config configs/cpu.yaml \
         --init random --init build/recipe/pretrain [--out docs/results.md]

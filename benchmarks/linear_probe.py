@@ -42,7 +42,7 @@ from finetune.model import TokenTagger  # noqa: E402
 SPLITS = ("train", "dev", "test")
 
 
-def word_states(tagger: TokenTagger, data: NerData, splits=SPLITS, batch_size: int = 64) -> dict:
+def word_states(tagger: TokenTagger, data: NerData, batch_size: int = 64) -> dict:
     """{split: (windows, labels)}: per window of the split (in file order), [words, layers, hidden] states at its
     words' first WordPieces and the words' label ids."""
     @tf.function(reduce_retracing=True)
@@ -50,7 +50,7 @@ def word_states(tagger: TokenTagger, data: NerData, splits=SPLITS, batch_size: i
         states = tf.stack(layer_states(tagger, features), axis=2)  # [batch, positions, layers, hidden]
         return tf.gather(states, tf.cast(features["labeled_positions"], tf.int32), batch_dims=1)
 
-    return {split: _window_rows(gathered, data.dataset(split, batch_size), split) for split in splits}
+    return {split: _window_rows(gathered, data.dataset(split, batch_size), split) for split in SPLITS}
 
 
 def _window_rows(gathered, batches, split: str):

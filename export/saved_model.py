@@ -4,11 +4,11 @@ Any sequence length works (the seed exported a fixed 512, so every request paid 
 are frozen into the graph as constants, so a call reads no variables (a ReadVariableOp per weight otherwise), and
 each transformer layer's weight products are split into column blocks (export/split_products.py) that TensorFlow's
 inter-op threads run side by side, which lets one sentence use both cores of a small server: in docs/benchmarks.md's
-"latency" runs (three so far) one sentence took 12.1-12.7 ms so, 14.0-15.3 ms with the products whole and 16.4-19.0 ms
-with variables (intra-op 1, inter-op 2, oneDNN off). The graph has only stock ops (Const where ReadVariableOp was, ConcatV2 joining the blocks;
-tests load it with tensorflow_model_server's loader), and protobuf caps saved_model.pb at 2 GB, which
-ELECTRA-Large's 1.3 GB of float32 weights fits; `freeze=False` (`--keep-variables`) keeps variables/ for anything
-larger.
+"latency" runs (three so far) one sentence took 12.1-12.7 ms so, 14.0-15.3 ms with the products whole and 16.4-19.0
+ms with variables (intra-op 1, inter-op 2, oneDNN off). The graph has only stock ops (Const where ReadVariableOp was,
+ConcatV2 joining the blocks; tests load it with tensorflow_model_server's loader), and protobuf caps saved_model.pb
+at 2 GB, which ELECTRA-Large's 1.3 GB of float32 weights fits; `freeze=False` (`--keep-variables`) keeps variables/
+for anything larger.
 
 The version is written under a hidden temporary name and renamed into place, because tensorflow_model_server polls
 the base path and would try to load a half-written version. assets.extra/ holds one warm-up request, which
