@@ -41,7 +41,7 @@ def layer_states(tagger: TokenTagger, features) -> list[tf.Tensor]:
     """The [batch, positions, hidden] states of a window batch per layer, embeddings first (no dropout)."""
     embeddings = tagger.embeddings(tf.cast(features["input_ids"], tf.int32),
                                    tf.cast(features["segment_ids"], tf.int32))
-    return tagger.encoder.hidden_states(embeddings, features["input_mask"])
+    return tagger.encoder(embeddings, features["input_mask"], all_states=True)
 
 
 def start_tagger(init: str, seed: int, config, data: NerData, tokenizer: JapaneseTokenizer) -> TokenTagger:

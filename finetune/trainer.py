@@ -202,16 +202,17 @@ def steps_per_epoch(config: Config, data: NerData) -> int:
 
 
 def compiled_tagger(config: Config, data: NerData, init: Initialization, strategy: tf.distribute.Strategy,
-                    total_steps: int) -> EncoderWithHead:
-    """The task's model with its first weights, compiled with google-research/electra's fine-tuning optimizer: AdamW,
-    layer-wise decay, warm-up then linear decay over `total_steps`, clipping."""
+                    total_steps: int, model_class: type[EncoderWithHead] | None = None) -> EncoderWithHead:
+    """The task's model (or `model_class`, a variant of it that a benchmark tries) with its first weights, compiled
+    with google-research/electra's fine-tuning optimizer: AdamW, layer-wise decay, warm-up then linear decay over
+    `total_steps`, clipping."""
     settings = config.finetune
     if settings.batch_size % strategy.num_replicas_in_sync:
         raise InputError(f"finetune.batch_size {settings.batch_size} is not divisible by "
                          f"{strategy.num_replicas_in_sync} replicas")
     with strategy.scope(), global_dtype_policy(compute_dtype_policy(settings.mixed_precision, strategy)):
         task = task_of(data)
-        tagger = task.model(init.model, len(data.labels), settings.dropout)
+        tagger = (model_class or task.model)(init.model, len(data.labels), settings.dropout)
         tagger.build_variables(data.max_seq_length)
         init.load_into(tagger, settings.reinit_top_layers)
         schedule = WarmupLinearDecay(settings.learning_rate, int(settings.warmup_proportion * total_steps),
@@ -224,12 +225,13 @@ def compiled_tagger(config: Config, data: NerData, init: Initialization, strateg
 
 
 def train_trial(config: Config, data: NerData, init: Initialization, strategy: tf.distribute.Strategy, seed: int,
-                log_dir: str) -> tuple[EncoderWithHead, dict]:
-    """One fine-tuning run: returns the tagger at its best dev epoch and that trial's dev and test scores."""
+                log_dir: str, model_class: type[EncoderWithHead] | None = None) -> tuple[EncoderWithHead, dict]:
+    """One fine-tuning run (of the task's model or `model_class`): returns the tagger at its best dev epoch and that
+    trial's dev and test scores."""
     settings = config.finetune
     keras.utils.set_random_seed(seed)
     steps = steps_per_epoch(config, data)
-    tagger = compiled_tagger(config, data, init, strategy, steps * settings.num_epochs)
+    tagger = compiled_tagger(config, data, init, strategy, steps * settings.num_epochs, model_class)
     fixed_length = isinstance(strategy, tf.distribute.TPUStrategy)  # one compiled shape; other devices pad less
     best = BestOnDev(data, log_dir, settings.batch_size, fixed_length)
     train = data.dataset("train", settings.batch_size, training=True, seed=seed, fixed_length=fixed_length,

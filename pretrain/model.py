@@ -98,16 +98,14 @@ class Encoder(keras.layers.Layer):
             for i in range(size.num_layers)
         ]
 
-    def call(self, embeddings, input_mask, training=False):
-        return self.hidden_states(embeddings, input_mask, training)[-1]
-
-    def hidden_states(self, embeddings, input_mask, training=False) -> list:
-        """What each layer reads and writes: the embeddings (projected when sizes differ), then every layer's output."""
+    def call(self, embeddings, input_mask, training=False, all_states=False):
+        """The top layer's output or, with `all_states`, what each layer reads and writes: the embeddings (projected
+        when sizes differ), then every layer's output."""
         states = [self.project(embeddings) if self.project is not None else embeddings]
         padding_mask = tf.cast(input_mask, tf.bool)
         for block in self.blocks:
             states.append(block(states[-1], padding_mask=padding_mask, training=training))
-        return states
+        return states if all_states else states[-1]
 
 
 class DiscriminatorHead(keras.layers.Layer):
