@@ -20,7 +20,6 @@ if __name__ == "__main__":
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 from tensorflow.io import gfile  # noqa: E402
 
 from data_prep import storage  # noqa: E402
@@ -34,14 +33,7 @@ from finetune.trainer import Initialization, load_finetuned  # noqa: E402
 def layer_similarities(tagger: TokenTagger, features) -> list[float]:
     """Mean cosine similarity between different real tokens of a window, per layer (embeddings first)."""
     mask = features["input_mask"].numpy().astype(bool)
-    return [_mean_pairwise_cosine(h.numpy(), mask) for h in layer_states(tagger, features)]
-
-
-def layer_states(tagger: TokenTagger, features) -> list[tf.Tensor]:
-    """The [batch, positions, hidden] states of a window batch per layer, embeddings first (no dropout)."""
-    embeddings = tagger.embeddings(tf.cast(features["input_ids"], tf.int32),
-                                   tf.cast(features["segment_ids"], tf.int32))
-    return tagger.encoder(embeddings, features["input_mask"], all_states=True)
+    return [_mean_pairwise_cosine(h.numpy(), mask) for h in tagger.encode(features, all_states=True)]
 
 
 def start_tagger(init: str, seed: int, config, data: NerData, tokenizer: JapaneseTokenizer) -> TokenTagger:

@@ -30,7 +30,7 @@ from data_prep import storage  # noqa: E402
 from data_prep.config import load_config  # noqa: E402
 from data_prep.tokenizer import JapaneseTokenizer  # noqa: E402
 from finetune.data import NerData  # noqa: E402
-from finetune.model import INPUTS, TokenTagger  # noqa: E402
+from finetune.model import TokenTagger  # noqa: E402
 from finetune.trainer import Initialization, train_trial  # noqa: E402
 
 
@@ -66,16 +66,13 @@ class LayerMixTagger(TokenTagger):
         self.mix = ScalarMix(len(self.encoder.blocks) + 1, name="layer_mix")
 
     def call(self, inputs, training=False):
-        input_ids, input_mask, segment_ids = (tf.cast(inputs[name], tf.int32) for name in INPUTS[:3])
-        states = self.encoder(self.embeddings(input_ids, segment_ids, training=training), input_mask,
-                              training=training, all_states=True)
-        words = [self.head_input(state, inputs) for state in states]
+        words = [self.head_input(state, inputs) for state in self.encode(inputs, training, all_states=True)]
         return self.classifier(self.dropout(self.mix(words), training=training))
 
     def layer_depths(self) -> dict[str, int]:
         """The mix learns at the classifier's depth (the top rate under layer-wise decay)."""
         depths = super().layer_depths()
-        return {**depths, **{v.path: len(self.encoder.blocks) + 2 for v in self.mix.trainable_variables}}
+        return {**depths, **{v.path: max(depths.values()) for v in self.mix.trainable_variables}}
 
 
 def main():

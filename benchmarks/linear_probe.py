@@ -31,7 +31,7 @@ import tensorflow as tf  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from benchmarks.cpu_recipe import mean_std  # noqa: E402
-from benchmarks.encoder_collapse import layer_states, start_tagger  # noqa: E402
+from benchmarks.encoder_collapse import start_tagger  # noqa: E402
 from data_prep.config import load_config  # noqa: E402
 from data_prep.tokenizer import JapaneseTokenizer  # noqa: E402
 from finetune.data import NerData  # noqa: E402
@@ -47,7 +47,7 @@ def word_states(tagger: TokenTagger, data: NerData, batch_size: int = 64) -> dic
     words' first WordPieces and the words' label ids."""
     @tf.function(reduce_retracing=True)
     def gathered(features):
-        states = tf.stack(layer_states(tagger, features), axis=2)  # [batch, positions, layers, hidden]
+        states = tf.stack(tagger.encode(features, all_states=True), axis=2)  # [batch, positions, layers, hidden]
         return tf.gather(states, tf.cast(features["labeled_positions"], tf.int32), batch_dims=1)
 
     return {split: _window_rows(gathered, data.dataset(split, batch_size), split) for split in SPLITS}

@@ -38,10 +38,14 @@ class EncoderWithHead(keras.Model):
                                              name="classifier")
 
     def call(self, inputs, training=False):
-        input_ids, input_mask, segment_ids = (tf.cast(inputs[name], tf.int32) for name in INPUTS[:3])
-        hidden = self.encoder(self.embeddings(input_ids, segment_ids, training=training), input_mask,
-                              training=training)
+        hidden = self.encode(inputs, training)
         return self.classifier(self.dropout(self.head_input(hidden, inputs), training=training))
+
+    def encode(self, inputs, training=False, all_states=False):
+        """The top layer's hidden states, or (`all_states`) the embeddings' and every layer's, as Encoder gives."""
+        input_ids, input_mask, segment_ids = (tf.cast(inputs[name], tf.int32) for name in INPUTS[:3])
+        return self.encoder(self.embeddings(input_ids, segment_ids, training=training), input_mask,
+                            training=training, all_states=all_states)
 
     def head_input(self, hidden, inputs):
         raise NotImplementedError
