@@ -21,7 +21,8 @@ import sys
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from benchmarks.report import hide_tensorflow_start_up, machine, write_section  # noqa: E402
+from benchmarks.report import machine, write_section  # noqa: E402
+from data_prep.console import hide_tensorflow_start_up  # noqa: E402
 if __name__ == "__main__":
     hide_tensorflow_start_up()  # before TensorFlow loads
 

@@ -19,7 +19,7 @@ import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from benchmarks.report import hide_tensorflow_start_up  # noqa: E402
+from data_prep.console import hide_tensorflow_start_up  # noqa: E402
 if __name__ == "__main__":
     hide_tensorflow_start_up()  # before TensorFlow loads
 

@@ -1,22 +1,10 @@
 """Writes one benchmark's section into docs/benchmarks.md, leaving the other benchmarks' sections alone."""
 
 import argparse
-import os
 import pathlib
 import platform
 import re
 import subprocess
-
-
-def hide_tensorflow_start_up() -> None:
-    """For a benchmark run as a script, before it imports TensorFlow: its C++ start-up lines (absl, oneDNN, CUDA
-    stubs) are hidden as `electra-ja` hides them; the script's own output and errors still show.
-    TF_CPP_MIN_LOG_LEVEL=0 keeps them, as it does for `electra-ja`."""
-    from data_prep.console import hide_tensorflow_logs
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "0":
-        hide_tensorflow_logs()
 
 
 HEADERS = {

@@ -61,8 +61,8 @@ def run(argv: list[str], commands: dict[str, Command], prog: str = "electra-ja",
     args = build_parser(commands, prog).parse_args(argv)
     if args.verbose:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
-    elif quiet and os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "0":
-        hide_tensorflow_logs()
+    elif quiet:
+        hide_tensorflow_start_up()
     try:
         args.run(args)
     except InputError as error:
@@ -73,6 +73,14 @@ def run(argv: list[str], commands: dict[str, Command], prog: str = "electra-ja",
               file=sys.stderr)
         return 130
     return 0
+
+
+def hide_tensorflow_start_up() -> None:
+    """Hides TensorFlow's log lines from this process on (see hide_tensorflow_logs) unless TF_CPP_MIN_LOG_LEVEL=0
+    asks for them. A benchmark run as a script calls it before it imports TensorFlow, to show what `electra-ja`
+    shows."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "0":
+        hide_tensorflow_logs()
 
 
 def hide_tensorflow_logs() -> None:
