@@ -76,18 +76,14 @@ def run(argv: list[str], commands: dict[str, Command], prog: str = "electra-ja",
 
 
 def hide_tensorflow_start_up() -> None:
-    """Hides TensorFlow's log lines from this process on (see hide_tensorflow_logs) unless TF_CPP_MIN_LOG_LEVEL=0
-    asks for them. A benchmark run as a script calls it before it imports TensorFlow, to show what `electra-ja`
-    shows."""
-    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "0":
-        hide_tensorflow_logs()
-
-
-def hide_tensorflow_logs() -> None:
-    """TensorFlow's C++ code writes its start-up lines (absl's "All log messages before absl::InitializeLog()",
-    oneDNN, CUDA) to the stderr file descriptor whatever TF_CPP_MIN_LOG_LEVEL says. Python's own stderr moves to a
-    copy of that descriptor, so the command's lines and errors still show, and the descriptor C++ writes to goes to
-    /dev/null; TensorFlow's and Keras' Python warnings are hidden too."""
+    """Hides TensorFlow's log lines from this process on, unless TF_CPP_MIN_LOG_LEVEL=0 asks for them; a benchmark
+    run as a script calls it before it imports TensorFlow, to show what `electra-ja` shows. TensorFlow's C++ code
+    writes its start-up lines (absl's "All log messages before absl::InitializeLog()", oneDNN, CUDA) to the stderr
+    file descriptor whatever TF_CPP_MIN_LOG_LEVEL says. Python's own stderr moves to a copy of that descriptor, so the
+    command's lines and errors still show, and the descriptor C++ writes to goes to /dev/null; TensorFlow's and Keras'
+    Python warnings are hidden too."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        return
     sys.stderr.flush()
     sys.stderr = os.fdopen(os.dup(2), "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace")
     devnull = os.open(os.devnull, os.O_WRONLY)
