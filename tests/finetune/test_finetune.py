@@ -170,7 +170,7 @@ def test_encoder_loads_from_a_pretrain_model_dir(debug_config, tmp_path):
     tagger.build_variables()
     Initialization("pretrained", str(tmp_path), debug_config.model,
                    checkpoint=tf.train.latest_checkpoint(str(tmp_path / "encoder"))).load_into(tagger)
-    ours = tagger.encoder(tagger.embeddings(batch["input_ids"], batch["segment_ids"]), batch["input_mask"])
+    ours = tagger.encode(batch)
     np.testing.assert_allclose(ours.numpy(), pretrainer.encode(batch["input_ids"], batch["input_mask"],
                                                                batch["segment_ids"]).numpy(), atol=1e-6)
 
@@ -200,7 +200,7 @@ def test_encoder_loads_from_a_google_research_electra_checkpoint(tf1_checkpoint,
     tagger.build_variables()
     Initialization("tf1", prefix, debug_config.model).load_into(tagger)
     batch = random_batch(rows=2, length=64)
-    ours = tagger.encoder(tagger.embeddings(batch["input_ids"], batch["segment_ids"]), batch["input_mask"])
+    ours = tagger.encode(batch)
     reference = numpy_bert(tensors, "electra", batch["input_ids"], batch["input_mask"].astype(np.float32),
                            batch["segment_ids"], debug_config.model.num_attention_heads)
     np.testing.assert_allclose(ours.numpy(), reference, atol=2e-4)
