@@ -72,7 +72,8 @@ def test_an_imported_encoder_computes_what_transformers_computes(tmp_path, token
     tagger = TokenTagger(checkpoint.model, 3)
     tagger.build_variables()
     checkpoint.load_encoder(tagger.embeddings, tagger.encoder)
-    hidden = tagger.encoder(tagger.embeddings(input_ids, np.zeros_like(input_ids)), mask).numpy()
+    hidden = tagger.encode({"input_ids": input_ids, "input_mask": mask,
+                            "segment_ids": np.zeros_like(input_ids)}).numpy()
     with torch.no_grad():
         expected = base_model(reference)(input_ids=torch.tensor(input_ids, dtype=torch.long),
                                          attention_mask=torch.tensor(mask)).last_hidden_state.numpy()
