@@ -41,6 +41,7 @@ from finetune.model import TokenTagger  # noqa: E402
 
 
 SPLITS = ("train", "dev", "test")
+TITLE = "A linear probe per layer: what each start brings before fine-tuning"
 
 
 def word_states(tagger: TokenTagger, data: NerData, batch_size: int = 64) -> dict:
@@ -136,6 +137,8 @@ def main():
                              "runs of it")
     parser.add_argument("--epochs", type=int, default=20, help="passes of each probe over the train words")
     parser.add_argument("--out", help="write a section into this file (docs/results.md)")
+    parser.add_argument("--section", default="linear_probe", help="the section of --out to write")
+    parser.add_argument("--title", default=TITLE, help="the section's heading")
     args = parser.parse_args()
     config = load_config(args.config)
     data = NerData.load(args.data)
@@ -152,9 +155,10 @@ def main():
     if args.out:
         command = " ".join(["python benchmarks/linear_probe.py", "--data", args.data, "--config", args.config,
                             *(f"--init '{group}={init}'" for group, init in args.init),
-                            *(["--epochs", str(args.epochs)] if args.epochs != 20 else []), "--out", args.out])
-        title = "A linear probe per layer: what each start brings before fine-tuning"
-        write_section(args.out, "linear_probe", f"""## {title}
+                            *(["--epochs", str(args.epochs)] if args.epochs != 20 else []), "--out", args.out,
+                            *([f"--section {args.section}"] if args.section != "linear_probe" else []),
+                            *([f"--title '{args.title}'"] if args.title != TITLE else [])])
+        write_section(args.out, args.section, f"""## {args.title}
 
 Command: `{command}`. Machine: {machine()}.
 The encoder each start gives fine-tuning, frozen; per layer, a softmax regression from the state at each GSD train
