@@ -41,7 +41,7 @@ from finetune.model import TokenTagger  # noqa: E402
 
 
 SPLITS = ("train", "dev", "test")
-TITLE = "A linear probe per layer: what each start brings before fine-tuning"
+EPOCHS, SECTION, TITLE = 20, "linear_probe", "A linear probe per layer: what each start brings before fine-tuning"
 
 
 def word_states(tagger: TokenTagger, data: NerData, batch_size: int = 64) -> dict:
@@ -135,9 +135,9 @@ def main():
     parser.add_argument("--init", action="append", required=True, type=group_and_dir, metavar="GROUP=INIT",
                         help="random, a pretrain dir, encoder/ckpt-N or a fine-tuned dir; repeat a group for more "
                              "runs of it")
-    parser.add_argument("--epochs", type=int, default=20, help="passes of each probe over the train words")
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help="passes of each probe over the train words")
     parser.add_argument("--out", help="write a section into this file (docs/results.md)")
-    parser.add_argument("--section", default="linear_probe", help="the section of --out to write")
+    parser.add_argument("--section", default=SECTION, help="the section of --out to write")
     parser.add_argument("--title", default=TITLE, help="the section's heading")
     args = parser.parse_args()
     config = load_config(args.config)
@@ -155,8 +155,8 @@ def main():
     if args.out:
         command = " ".join(["python benchmarks/linear_probe.py", "--data", args.data, "--config", args.config,
                             *(f"--init '{group}={init}'" for group, init in args.init),
-                            *(["--epochs", str(args.epochs)] if args.epochs != 20 else []), "--out", args.out,
-                            *([f"--section {args.section}"] if args.section != "linear_probe" else []),
+                            *(["--epochs", str(args.epochs)] if args.epochs != EPOCHS else []), "--out", args.out,
+                            *([f"--section {args.section}"] if args.section != SECTION else []),
                             *([f"--title '{args.title}'"] if args.title != TITLE else [])])
         write_section(args.out, args.section, f"""## {args.title}
 
